@@ -1,0 +1,146 @@
+"""`python -m engine render SCENE.json --out DIR` and `python -m engine info`.
+
+Input a user can fix (a bad scene, missing weights, an unavailable backend) ends with exit
+status 2 and one line on stderr naming the field; the output folder is then not created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .attention import available_sparse_backends
+from .attention.context import ATTENTION_MODES
+from .attention.sparse import SPARSE_BACKENDS
+from .errors import HoloCineError, SceneValidationError
+from .events import Cancelled, Progress, SceneFinished, ShotDecoded
+from .output import RenderFolder
+from .pipeline import RenderSettings
+from .scene import SceneSpec
+from .weights import OFFLOADS, VARIANTS, WEIGHTS_ENV, ModelCard, WeightsSpec, load_pipeline
+
+EXIT_USAGE = 2
+
+
+def _weights_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", help=f"Wan2.2-T2V-A14B diffusers folder or hub id (default: ${WEIGHTS_ENV}, else the tiny model)")
+    parser.add_argument("--dit", default="auto", help="HoloCine_dit folder or hub id; 'auto' = <weights>/HoloCine_dit; 'none' = base experts")
+    parser.add_argument("--variant", choices=VARIANTS, help="HoloCine DiT pair to load (default: sparse if present)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="HoloCine multi-shot video engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    render = commands.add_parser("render", help="render a scene to a folder")
+    render.add_argument("scene", type=Path, help="SCENE.json")
+    render.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
+    _weights_arguments(render)
+    render.add_argument("--steps", type=int, default=RenderSettings.steps)
+    render.add_argument("--seed", type=int, default=RenderSettings.seed)
+    render.add_argument("--height", type=int)
+    render.add_argument("--width", type=int)
+    render.add_argument("--frames", type=int, help="total frames (snapped to 4t+1)")
+    render.add_argument("--cfg", type=float, default=RenderSettings.guidance_scale, help="guidance scale, both experts")
+    render.add_argument("--attention", choices=ATTENTION_MODES, help="default: the checkpoint variant's mode")
+    render.add_argument("--backend", default="auto", choices=["auto", *SPARSE_BACKENDS], help="sparse attention kernel")
+    render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    render.add_argument("--offload", default="none", choices=OFFLOADS, help="model / group CPU offload (GPU only)")
+
+    info = commands.add_parser("info", help="devices, attention backends and the weights that would load")
+    _weights_arguments(info)
+    return parser
+
+
+def read_scene(path: Path) -> SceneSpec:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise SceneValidationError("scene", f"file {path} does not exist") from error
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SceneValidationError("scene", f"{path} is not valid JSON ({error})") from error
+    return SceneSpec.from_dict(data)
+
+
+def render(args: argparse.Namespace) -> int:
+    scene = read_scene(args.scene)
+    overrides = {k: v for k, v in (("height", args.height), ("width", args.width), ("num_frames", args.frames)) if v}
+    scene = replace(scene, **overrides)
+    settings = RenderSettings(
+        steps=args.steps, seed=args.seed, guidance_scale=args.cfg, attention=args.attention
+    )
+    settings.validate()
+    pipe, info = load_pipeline(
+        WeightsSpec.from_env(args.weights, args.dit, args.variant),
+        device=args.device,
+        offload=args.offload,
+        attention=args.attention,
+        sparse_backend=args.backend,
+    )
+    print(info.describe(), file=sys.stderr)
+    scene, layout = pipe.resolve_scene(scene, settings)  # every input check, before any output exists
+
+    folder = RenderFolder(args.out, scene, settings, info)
+    cancel = threading.Event()
+    finished = False
+    try:
+        with tqdm(total=settings.steps, unit="step", desc="denoise") as bar:
+            for event in pipe.generate(scene, settings, cancel=cancel):
+                if isinstance(event, Progress):
+                    bar.set_postfix(expert=event.expert, eta=f"{event.eta_s:.0f}s")
+                    bar.update(1)
+                elif isinstance(event, ShotDecoded):
+                    folder.add_shot(event)
+                    tqdm.write(f"shot {event.shot_index + 1}/{layout.num_shots} decoded: frames {event.frame_range}")
+                elif isinstance(event, SceneFinished):
+                    folder.finish(event)
+                    finished = True
+                elif isinstance(event, Cancelled):
+                    break
+    except KeyboardInterrupt:
+        print("cancelled: nothing was written", file=sys.stderr)
+        return 130
+    finally:
+        if not finished:
+            folder.discard()
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def info(args: argparse.Namespace) -> int:
+    print(f"torch {torch.__version__}")
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    print(f"devices: {', '.join(devices)}")
+    for device in ("cpu", *(["cuda"] if torch.cuda.is_available() else [])):
+        print(f"sparse attention backends on {device}: {', '.join(available_sparse_backends(device))}")
+    spec = WeightsSpec.from_env(args.weights, args.dit, args.variant)
+    print(f"weights: {spec.base}")
+    print(f"HoloCine DiT: {spec.dit} (variant {spec.variant or 'sparse if present'})")
+    base = Path(spec.base)
+    if base.is_dir():
+        card = ModelCard.read(base)
+        print(f"model: {card.name}; defaults {card.defaults.height}x{card.defaults.width}, "
+              f"{card.defaults.num_frames} frames at {card.defaults.fps:g} fps")
+        if card.notice:
+            print(f"NOTE: {card.notice}")
+    else:
+        print("(not a local folder: it would be downloaded from the Hugging Face Hub)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return render(args) if args.command == "render" else info(args)
+    except HoloCineError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,322 @@
+"""HoloCine multi-shot text-to-video on diffusers' Wan2.2 components.
+
+`HoloCinePipeline.generate` reads as a numbered script (check inputs, encode the prompt,
+prepare the sampler and the noise, denoise with the two experts, decode shot by shot) and
+streams typed events as it goes; `__call__` runs it to the end. Shot structure reaches
+the transformers only through the attention processors installed at construction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+from diffusers.loaders import WanLoraLoaderMixin
+from diffusers.pipelines.pipeline_utils import DiffusionPipeline
+from diffusers.utils.torch_utils import get_module_execution_device, randn_tensor
+
+from .attention import AttentionMode, ShotAttention, ShotTokenLayout, install_shot_attention, resolve_sparse_backend
+from .attention.context import ATTENTION_MODES
+from .decode import decode_latent_ranges
+from .errors import HoloCineError, SceneValidationError
+from .events import Cancelled, Preview, Progress, RenderEvent, SceneFinished, ShotDecoded
+from .preview import LatentPreviewer
+from .scene import SceneSpec, ShotLayout, latent_frame_count
+from .text import MAX_TEXT_TOKENS, prompt_spans, tokenize_prompt, window_visibility
+
+# The standard Wan2.x negative prompt, used by Wan's and HoloCine's reference inference.
+DEFAULT_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"
+    "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，"
+    "静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
+)
+
+
+@dataclass(frozen=True)
+class ModelDefaults:
+    """What a scene gets when it leaves size and timing out; supplied by the loaded model."""
+
+    height: int = 480
+    width: int = 832
+    num_frames: int = 241
+    fps: float = 15.0
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Every knob of one render, saved with it so any take can be reproduced."""
+
+    steps: int = 50
+    seed: int = 0
+    guidance_scale: float = 5.0  # high-noise expert
+    guidance_scale_2: float | None = None  # low-noise expert; None = same as guidance_scale
+    shift: float = 5.0
+    boundary_ratio: float = 0.875
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    attention: AttentionMode | None = None  # None = the pipeline's mode (chosen by the checkpoint)
+    preview_every: int = 1  # 0 = no previews
+
+    def validate(self) -> None:
+        for name, minimum in (("steps", 1), ("preview_every", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise SceneValidationError(name, f"must be a whole number >= {minimum}, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise SceneValidationError("seed", f"must be a whole number in [0, 2^63), got {self.seed!r}")
+        for name in ("guidance_scale", "guidance_scale_2"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+                raise SceneValidationError(name, f"must be a number >= 0, got {value!r}")
+        if not isinstance(self.shift, (int, float)) or self.shift <= 0:
+            raise SceneValidationError("shift", f"must be a number > 0, got {self.shift!r}")
+        if not isinstance(self.boundary_ratio, (int, float)) or not 0 <= self.boundary_ratio <= 1:
+            raise SceneValidationError("boundary_ratio", f"must be in [0, 1], got {self.boundary_ratio!r}")
+        if self.attention is not None and self.attention not in ATTENTION_MODES:
+            raise SceneValidationError("attention", f"must be one of {', '.join(ATTENTION_MODES)}, got {self.attention!r}")
+        if not isinstance(self.negative_prompt, str):
+            raise SceneValidationError("negative_prompt", "must be a string")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def upstream_sigmas(steps: int) -> list[float]:
+    """HoloCine's unshifted sigmas: linspace(1, 0, N + 1) without the final 0."""
+    return np.linspace(1.0, 0.0, steps + 1)[:-1].tolist()
+
+
+@dataclass(frozen=True)
+class EncodedPrompt:
+    embeddings: torch.Tensor  # (1, max_length, text_dim), zero past the real tokens
+    text_windows: torch.Tensor | None  # (num_shots, max_length) bool, None for the negative prompt
+    num_tokens: int
+
+
+class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
+    """Both Wan2.2 experts with HoloCine's shot-aware attention; streams a scene as events."""
+
+    model_cpu_offload_seq = "text_encoder->transformer->transformer_2->vae"
+    _optional_components = ["transformer_2"]
+
+    def __init__(
+        self,
+        tokenizer,
+        text_encoder,
+        vae: AutoencoderKLWan,
+        transformer: WanTransformer3DModel,
+        transformer_2: WanTransformer3DModel | None = None,
+        attention_mode: AttentionMode = "sparse",
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            tokenizer=tokenizer,
+            text_encoder=text_encoder,
+            vae=vae,
+            transformer=transformer,
+            transformer_2=transformer_2,
+        )
+        self.register_to_config(attention_mode=attention_mode)
+        # Portable default kernel; `set_attention(sparse_backend=...)` picks another once the pipeline is placed.
+        self.shot_attention = ShotAttention(attention_mode, "sdpa")
+        for model in (transformer, transformer_2):
+            if model is not None:
+                install_shot_attention(model, self.shot_attention)
+        self.defaults = ModelDefaults()
+        self.previewer = LatentPreviewer.wan21()
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def set_attention(self, mode: AttentionMode | None = None, sparse_backend: str | None = None) -> None:
+        """Change the default attention mode and/or the sparse kernel (`auto` re-picks for the device)."""
+        if mode is not None:
+            if mode not in ATTENTION_MODES:
+                raise SceneValidationError("attention", f"must be one of {', '.join(ATTENTION_MODES)}, got {mode!r}")
+            self.shot_attention.mode = mode
+        if sparse_backend is not None:
+            self.shot_attention.sparse_backend = resolve_sparse_backend(sparse_backend, self._execution_device)
+
+    @property
+    def spatial_factor(self) -> int:
+        return int(self.vae.config.scale_factor_spatial) * int(self.transformer.config.patch_size[1])
+
+    # -- steps of a render --------------------------------------------------------------------
+
+    def encode_prompt(self, prompt: str, num_shots: int | None, field: str) -> EncodedPrompt:
+        """One umT5 pass over the whole prompt; with `num_shots`, also each shot's text window."""
+        tokenized = tokenize_prompt(self.tokenizer, prompt, field=field, max_length=MAX_TEXT_TOKENS)
+        windows = None
+        if num_shots is not None:
+            windows = window_visibility(prompt_spans(tokenized, num_shots), tokenized.max_length)
+        encoder_device = get_module_execution_device(self.text_encoder)
+        mask = tokenized.attention_mask
+        hidden = self.text_encoder(tokenized.input_ids.to(encoder_device), mask.to(encoder_device)).last_hidden_state
+        hidden = hidden.to(dtype=self.text_encoder.dtype, device=self._execution_device)
+        hidden[:, tokenized.num_tokens :] = 0
+        return EncodedPrompt(hidden.to(self.transformer.dtype), windows, tokenized.num_tokens)
+
+    def check_size(self, height: int, width: int) -> None:
+        factor = self.spatial_factor
+        for name, value in (("height", height), ("width", width)):
+            if value % factor:
+                raise SceneValidationError(name, f"must be a multiple of {factor} for this model, got {value}")
+
+    def resolve_scene(self, scene: SceneSpec, settings: RenderSettings | None = None) -> tuple[SceneSpec, ShotLayout]:
+        """Fill unset size/timing from the model's defaults, snap the layout, and check the prompts fit.
+
+        Cheap (no model runs), so callers validate a scene with it before creating any output.
+        """
+        settings = settings or RenderSettings()
+        filled = replace(
+            scene,
+            height=scene.height or self.defaults.height,
+            width=scene.width or self.defaults.width,
+            fps=scene.fps or self.defaults.fps,
+            negative_prompt=scene.negative_prompt if scene.negative_prompt is not None else settings.negative_prompt,
+        )
+        self.check_size(filled.height, filled.width)  # type: ignore[arg-type]
+        layout = filled.layout(self.defaults.num_frames)
+        prompt_spans(tokenize_prompt(self.tokenizer, filled.prompt, field="prompt"), layout.num_shots)
+        tokenize_prompt(self.tokenizer, filled.negative_prompt, field="negative_prompt")  # type: ignore[arg-type]
+        return filled, layout
+
+    def _expert_for(self, timestep: torch.Tensor, boundary_timestep: float) -> tuple[WanTransformer3DModel, str]:
+        if self.transformer_2 is None or timestep >= boundary_timestep:
+            return self.transformer, "high_noise"
+        return self.transformer_2, "low_noise"
+
+    @torch.no_grad()
+    def generate(
+        self,
+        scene: SceneSpec,
+        settings: RenderSettings | None = None,
+        cancel: threading.Event | None = None,
+        latents: torch.Tensor | None = None,
+    ) -> Iterator[RenderEvent]:
+        """Render `scene`, yielding progress, previews, each decoded shot, then the scene."""
+        started = time.perf_counter()
+        settings = settings or RenderSettings()
+
+        # 1. Check inputs.
+        settings.validate()
+        scene, layout = self.resolve_scene(scene, settings)
+        device = self._execution_device
+
+        # 2. Encode the scene prompt (with shot windows) and the negative prompt (without).
+        positive = self.encode_prompt(scene.prompt, layout.num_shots, field="prompt")
+        use_cfg = settings.guidance_scale > 1.0
+        negative_encoded = self.encode_prompt(scene.negative_prompt, None, field="negative_prompt") if use_cfg else None
+        encoded_at = time.perf_counter()
+
+        # 3. Sampler: upstream sigmas through diffusers' flow-matching Euler scheduler (shift applied there).
+        scheduler = FlowMatchEulerDiscreteScheduler(shift=settings.shift)
+        scheduler.set_timesteps(sigmas=upstream_sigmas(settings.steps), device=device)
+        scheduler.set_begin_index(0)
+        boundary_timestep = settings.boundary_ratio * scheduler.config.num_train_timesteps
+        guidance_2 = settings.guidance_scale if settings.guidance_scale_2 is None else settings.guidance_scale_2
+
+        # 4. Initial noise, seeded on the CPU so a seed means the same video on every device.
+        spatial = int(self.vae.config.scale_factor_spatial)
+        shape = (
+            1,
+            self.transformer.config.in_channels,
+            latent_frame_count(layout.num_frames),
+            scene.height // spatial,  # type: ignore[operator]
+            scene.width // spatial,  # type: ignore[operator]
+        )
+        if latents is None:
+            generator = torch.Generator("cpu").manual_seed(settings.seed)
+            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        elif tuple(latents.shape) != shape:
+            raise SceneValidationError("latents", f"have shape {tuple(latents.shape)}, the scene needs {shape}")
+        patch = self.transformer.config.patch_size
+        tokens_per_frame = (shape[3] // patch[1]) * (shape[4] // patch[2])
+        token_layout = ShotTokenLayout(layout.token_ranges(tokens_per_frame), tokens_per_frame)
+
+        # 5. Denoise.
+        default_mode = self.shot_attention.mode
+        self.shot_attention.mode = settings.attention or default_mode
+        try:
+            denoise_started = time.perf_counter()
+            for i, t in enumerate(scheduler.timesteps):
+                if cancel is not None and cancel.is_set():
+                    yield Cancelled(step=i)
+                    return
+                model, expert = self._expert_for(t, boundary_timestep)
+                guidance = settings.guidance_scale if expert == "high_noise" else guidance_2
+                model_input = latents.to(model.dtype)
+                timestep = t.expand(latents.shape[0])
+                with self.shot_attention.scope(token_layout, positive.text_windows):
+                    velocity = model(
+                        hidden_states=model_input,
+                        timestep=timestep,
+                        encoder_hidden_states=positive.embeddings,
+                        return_dict=False,
+                    )[0]
+                if negative_encoded is not None:
+                    with self.shot_attention.scope(token_layout, None):
+                        velocity_negative = model(
+                            hidden_states=model_input,
+                            timestep=timestep,
+                            encoder_hidden_states=negative_encoded.embeddings,
+                            return_dict=False,
+                        )[0]
+                    velocity = velocity_negative + guidance * (velocity - velocity_negative)
+                sigma = scheduler.sigmas[i]
+                step = i + 1
+                if settings.preview_every and (step % settings.preview_every == 0 or step == settings.steps):
+                    x0 = latents - sigma * velocity.float()
+                    yield Preview(step=step, images=tuple(self.previewer.shot_images(x0, layout.latent_ranges)))
+                latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
+                elapsed = time.perf_counter() - denoise_started
+                yield Progress(
+                    step=step,
+                    total_steps=settings.steps,
+                    expert=expert,  # type: ignore[arg-type]
+                    elapsed_s=elapsed,
+                    eta_s=elapsed / step * (settings.steps - step),
+                )
+        finally:
+            self.shot_attention.mode = default_mode
+        denoised_at = time.perf_counter()
+
+        # 6. Decode shot by shot, in time order.
+        vae_device = get_module_execution_device(self.vae)
+        z = latents.to(vae_device, dtype=self.vae.dtype)
+        mean = torch.tensor(self.vae.config.latents_mean).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
+        inverse_std = 1.0 / torch.tensor(self.vae.config.latents_std).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
+        z = z / inverse_std + mean
+        shot_videos = []
+        for shot_index, video in enumerate(decode_latent_ranges(self.vae, z, layout.latent_ranges)):
+            shot_video = video[0].float().cpu()
+            shot_videos.append(shot_video)
+            yield ShotDecoded(shot_index=shot_index, frame_range=layout.frame_ranges[shot_index], video=shot_video)
+        finished = time.perf_counter()
+        self.maybe_free_model_hooks()
+
+        yield SceneFinished(
+            layout=layout,
+            latents=latents.float().cpu(),
+            video=torch.cat(shot_videos, dim=1),
+            timings={
+                "encode_s": encoded_at - started,
+                "denoise_s": denoised_at - encoded_at,
+                "decode_s": finished - denoised_at,
+                "total_s": finished - started,
+                "step_s": (denoised_at - encoded_at) / settings.steps,
+            },
+        )
+
+    def __call__(self, scene: SceneSpec, settings: RenderSettings | None = None, **kwargs) -> SceneFinished:
+        """Run a render to the end and return the finished scene."""
+        finished = None
+        for event in self.generate(scene, settings, **kwargs):
+            if isinstance(event, SceneFinished):
+                finished = event
+        if finished is None:
+            raise HoloCineError("the render was cancelled before it finished")
+        return finished
