@@ -184,6 +184,13 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         tokenize_prompt(self.tokenizer, filled.negative_prompt, field="negative_prompt")  # type: ignore[arg-type]
         return filled, layout
 
+    def denormalize(self, latents: torch.Tensor) -> torch.Tensor:
+        """Normalised latents -> what the VAE decodes, computed exactly as diffusers' Wan pipeline does."""
+        z = latents.to(get_module_execution_device(self.vae), dtype=self.vae.dtype)
+        mean = torch.tensor(self.vae.config.latents_mean).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
+        inverse_std = 1.0 / torch.tensor(self.vae.config.latents_std).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
+        return z / inverse_std + mean
+
     def _expert_for(self, timestep: torch.Tensor, boundary_timestep: float) -> tuple[WanTransformer3DModel, str]:
         if self.transformer_2 is None or timestep >= boundary_timestep:
             return self.transformer, "high_noise"
@@ -285,11 +292,7 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         denoised_at = time.perf_counter()
 
         # 6. Decode shot by shot, in time order.
-        vae_device = get_module_execution_device(self.vae)
-        z = latents.to(vae_device, dtype=self.vae.dtype)
-        mean = torch.tensor(self.vae.config.latents_mean).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
-        inverse_std = 1.0 / torch.tensor(self.vae.config.latents_std).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
-        z = z / inverse_std + mean
+        z = self.denormalize(latents)
         shot_videos = []
         for shot_index, video in enumerate(decode_latent_ranges(self.vae, z, layout.latent_ranges)):
             shot_video = video[0].float().cpu()

@@ -68,7 +68,10 @@ class HoloCineAttnProcessor:
             else:
                 out = self._window_cross(query, key, value, call.layout, call.text_windows)
         elif self.shot_attention.mode == "sparse":
-            out = SPARSE_BACKENDS[self.shot_attention.sparse_backend](query, key, value, call.layout)
+            # Without autograd the queries are dead once attended: let the kernel write over them.
+            reuse_query = not (torch.is_grad_enabled() and query.requires_grad)
+            kernel = SPARSE_BACKENDS[self.shot_attention.sparse_backend]
+            out = kernel(query, key, value, call.layout, out=query if reuse_query else None)
         else:
             out = self._dense(query, key, value)
 

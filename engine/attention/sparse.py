@@ -4,9 +4,11 @@ Rule (upstream, exact): a query of shot i attends to all tokens of shot i plus t
 "summaries" (first latent frame) of ALL shots in order. Shot i's own first frame is thus
 in its key set twice, which doubles its softmax weight; every backend reproduces that.
 
-All functions take and return (batch, tokens, heads, head_dim), the layout of diffusers'
-`dispatch_attention_fn`, and RoPE has already been applied, so summaries keep their
-absolute positions.
+All kernels take and return (batch, tokens, heads, head_dim), the layout of diffusers'
+`dispatch_attention_fn`; RoPE has already been applied, so summaries keep their absolute
+positions. Given `out` (which may be `q` itself: a query is dead once attended), a kernel
+writes its result there instead of allocating, which keeps sparse attention's peak memory
+below the dense kernel's.
 """
 
 from __future__ import annotations
@@ -21,18 +23,27 @@ import torch.nn.functional as F
 from ..errors import BackendUnavailableError
 from .context import ShotTokenLayout
 
-SparseKernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, ShotTokenLayout], torch.Tensor]
+SparseKernel = Callable[..., torch.Tensor]  # (q, k, v, layout, out=None) -> out
 
 
-def sparse_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: ShotTokenLayout) -> torch.Tensor:
+def _into(out: torch.Tensor | None, result: torch.Tensor) -> torch.Tensor:
+    if out is None:
+        return result
+    out.copy_(result)
+    return out
+
+
+def sparse_reference(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: ShotTokenLayout, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Dense masked attention with +ln 2 on each query's own summary keys.
 
     Builds an S x S bias, so it is for tests and small sizes only; it is the executable
     definition the fast kernels are checked against.
     """
     bias = sparse_bias(layout, device=q.device, dtype=q.dtype)
-    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=bias)
-    return out.transpose(1, 2)
+    result = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=bias)
+    return _into(out, result.transpose(1, 2))
 
 
 def sparse_bias(layout: ShotTokenLayout, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -57,15 +68,33 @@ def _summaries(x: torch.Tensor, layout: ShotTokenLayout) -> torch.Tensor:
     return torch.cat([x[:, start:end] for start, end in layout.summary_ranges], dim=1)
 
 
-def sparse_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: ShotTokenLayout) -> torch.Tensor:
-    """One torch SDPA call per shot over its packed key set; never builds an S x S mask."""
-    out = torch.empty_like(q)
-    k_summaries, v_summaries = _summaries(k, layout), _summaries(v, layout)
-    for shot, (start, end) in enumerate(layout.shot_ranges):
-        keys = _packed_keys(k, layout, shot, k_summaries)
-        values = _packed_keys(v, layout, shot, v_summaries)
+def sparse_sdpa(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: ShotTokenLayout, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """One torch SDPA call per shot over its packed key set; never builds an S x S mask.
+
+    Each shot's keys are packed into one reused buffer laid out [all summaries, this
+    shot's tokens] (key order does not change attention), and shot i's result is written
+    only after shot i's queries were read, so `out` may be `q`.
+    """
+    batch, _, heads, head_dim = q.shape
+    summary_len = len(layout.shot_ranges) * layout.tokens_per_frame
+    longest = max(end - start for start, end in layout.shot_ranges)
+    key_buffer = k.new_empty(batch, summary_len + longest, heads, head_dim)
+    value_buffer = v.new_empty(batch, summary_len + longest, heads, head_dim)
+    for index, (start, end) in enumerate(layout.summary_ranges):
+        slot = slice(index * layout.tokens_per_frame, (index + 1) * layout.tokens_per_frame)
+        key_buffer[:, slot] = k[:, start:end]
+        value_buffer[:, slot] = v[:, start:end]
+    out = torch.empty_like(q) if out is None else out
+    for start, end in layout.shot_ranges:
+        length = summary_len + end - start
+        key_buffer[:, summary_len:length] = k[:, start:end]
+        value_buffer[:, summary_len:length] = v[:, start:end]
         shot_out = F.scaled_dot_product_attention(
-            q[:, start:end].transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2)
+            q[:, start:end].transpose(1, 2),
+            key_buffer[:, :length].transpose(1, 2),
+            value_buffer[:, :length].transpose(1, 2),
         )
         out[:, start:end] = shot_out.transpose(1, 2)
     return out
@@ -81,7 +110,9 @@ def _flash_varlen() -> Callable | None:
     return None
 
 
-def sparse_flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: ShotTokenLayout) -> torch.Tensor:
+def sparse_flash(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: ShotTokenLayout, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """All shots of all batch items packed into one flash-attn varlen call, as upstream runs it."""
     varlen = _flash_varlen()
     if varlen is None:
@@ -104,7 +135,7 @@ def sparse_flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: Shot
     )
     if isinstance(packed, tuple):  # FA3 returns (out, softmax_lse)
         packed = packed[0]
-    return packed.reshape(batch, layout.num_tokens, *q.shape[2:])
+    return _into(out, packed.reshape(batch, layout.num_tokens, *q.shape[2:]))
 
 
 SPARSE_BACKENDS: dict[str, SparseKernel] = {

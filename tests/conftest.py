@@ -1,0 +1,37 @@
+"""Shared fixtures: the shipped tiny checkpoint, loaded once per session through the real loader."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import RenderSettings, SceneSpec, Shot, WeightsSpec, load_pipeline
+from engine.weights import TINY_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def tiny_weights():
+    assert (TINY_WEIGHTS / "holocine.json").exists(), "run scripts/build_tiny_checkpoint.py"
+    return TINY_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe(tiny_weights):
+    """Sparse HoloCine DiTs from original-key safetensors, as a real install loads them."""
+    return load_pipeline(WeightsSpec(str(tiny_weights)), device="cpu")
+
+
+@pytest.fixture
+def three_shot_scene() -> SceneSpec:
+    return SceneSpec(
+        global_caption="[character1] is a tall woman in a red coat on a rainy pier at night.",
+        shots=(
+            Shot("Wide shot of the pier, [character1] walks toward the camera."),
+            Shot("Close-up of [character1], rain on her face."),
+            Shot("Medium shot, [character1] turns and looks at the sea."),
+        ),
+    )
+
+
+@pytest.fixture
+def fast_settings() -> RenderSettings:
+    return RenderSettings(steps=6, seed=7)
