@@ -109,7 +109,7 @@ def main() -> None:
     layout = holocine_layout(args.tokens_per_frame)
     q, k, v = inputs(layout, args.heads, args.head_dim)
     times: dict[str, list[float]] = {name: [] for name in KERNELS}
-    for name, kernel in KERNELS.items():
+    for kernel in KERNELS.values():
         kernel(q, k, v, layout)  # warm-up
     for _ in range(args.repeats):  # interleaved, so drift hits both alike
         for name, kernel in KERNELS.items():
@@ -125,7 +125,9 @@ def main() -> None:
     print(f"dense:        {dense_s * 1e3:8.1f} ms   peak +{memory['dense']:7.1f} MiB")
     print(f"sparse sdpa:  {sparse_s * 1e3:8.1f} ms   peak +{memory['sparse_sdpa']:7.1f} MiB")
     print(f"time ratio sparse/dense: {sparse_s / dense_s:.3f}")
-    print(f"FLOP ratio sparse/dense: {flop_ratio:.3f}  (time ratio / FLOP ratio = {sparse_s / dense_s / flop_ratio:.2f}, goal <= 1.5)")
+    print(
+        f"FLOP ratio sparse/dense: {flop_ratio:.3f}  (time ratio / FLOP ratio = {sparse_s / dense_s / flop_ratio:.2f}, goal <= 1.5)"
+    )
     print(f"peak memory ratio sparse/dense: {memory['sparse_sdpa'] / max(memory['dense'], 1e-9):.2f} (goal <= 1)")
 
 

@@ -30,8 +30,14 @@ EXIT_USAGE = 2
 
 
 def _weights_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", help=f"Wan2.2-T2V-A14B diffusers folder or hub id (default: ${WEIGHTS_ENV}, else the tiny model)")
-    parser.add_argument("--dit", default="auto", help="HoloCine_dit folder or hub id; 'auto' = <weights>/HoloCine_dit; 'none' = base experts")
+    parser.add_argument(
+        "--weights", help=f"Wan2.2-T2V-A14B diffusers folder or hub id (default: ${WEIGHTS_ENV}, else the tiny model)"
+    )
+    parser.add_argument(
+        "--dit",
+        default="auto",
+        help="HoloCine_dit folder or hub id; 'auto' = <weights>/HoloCine_dit; 'none' = base experts",
+    )
     parser.add_argument("--variant", choices=VARIANTS, help="HoloCine DiT pair to load (default: sparse if present)")
 
 
@@ -73,9 +79,7 @@ def render(args: argparse.Namespace) -> int:
     scene = read_scene(args.scene)
     overrides = {k: v for k, v in (("height", args.height), ("width", args.width), ("num_frames", args.frames)) if v}
     scene = replace(scene, **overrides)
-    settings = RenderSettings(
-        steps=args.steps, seed=args.seed, guidance_scale=args.cfg, attention=args.attention
-    )
+    settings = RenderSettings(steps=args.steps, seed=args.seed, guidance_scale=args.cfg, attention=args.attention)
     settings.validate()
     pipe, info = load_pipeline(
         WeightsSpec.from_env(args.weights, args.dit, args.variant),
@@ -128,8 +132,10 @@ def info(args: argparse.Namespace) -> int:
     base = Path(spec.base)
     if base.is_dir():
         card = ModelCard.read(base)
-        print(f"model: {card.name}; defaults {card.defaults.height}x{card.defaults.width}, "
-              f"{card.defaults.num_frames} frames at {card.defaults.fps:g} fps")
+        print(
+            f"model: {card.name}; defaults {card.defaults.height}x{card.defaults.width}, "
+            f"{card.defaults.num_frames} frames at {card.defaults.fps:g} fps"
+        )
         if card.notice:
             print(f"NOTE: {card.notice}")
     else:

@@ -24,10 +24,7 @@ PIXEL_FRAMES_PER_LATENT = 4
 def pixel_frame_count(latent_start: int, latent_end: int) -> int:
     """Number of pixel frames the latent frames [latent_start, latent_end) decode to."""
     if not 0 <= latent_start < latent_end:
-        raise ValueError(
-            f"latent range [{latent_start}, {latent_end}) is empty or negative; "
-            "need 0 <= start < end"
-        )
+        raise ValueError(f"latent range [{latent_start}, {latent_end}) is empty or negative; need 0 <= start < end")
     first = 1 if latent_start == 0 else 0
     return first + PIXEL_FRAMES_PER_LATENT * (latent_end - latent_start - first)
 
@@ -53,9 +50,7 @@ def decode_latent_ranges(
 def _validate(vae: AutoencoderKLWan, z: torch.Tensor, ranges: Sequence[tuple[int, int]]) -> None:
     """Reject latents and range layouts that could not reproduce `vae.decode` exactly."""
     if z.dim() != 5 or z.shape[1] != vae.config.z_dim:
-        raise ValueError(
-            f"z must be (B, {vae.config.z_dim}, F, h, w) for this VAE, got shape {tuple(z.shape)}"
-        )
+        raise ValueError(f"z must be (B, {vae.config.z_dim}, F, h, w) for this VAE, got shape {tuple(z.shape)}")
     num_frames = z.shape[2]
     if len(ranges) == 0:
         raise ValueError(f"latent_ranges is empty; give at least one range covering 0..{num_frames}")

@@ -79,13 +79,17 @@ class RenderFolder:
 
     def _tags(self, **extra: Any) -> dict[str, str]:
         return {
-            "comment": json.dumps({"prompt": self.scene.prompt, "seed": self.settings.seed, **extra}, ensure_ascii=False),
+            "comment": json.dumps(
+                {"prompt": self.scene.prompt, "seed": self.settings.seed, **extra}, ensure_ascii=False
+            ),
         }
 
     def add_shot(self, event: ShotDecoded) -> Path:
         path = self.staging / "shots" / shot_file_name(event.shot_index)
         caption = self.scene.captions[event.shot_index]
-        write_mp4(path, frames_to_uint8(event.video), self.scene.fps, self._tags(shot=event.shot_index + 1, caption=caption))
+        write_mp4(
+            path, frames_to_uint8(event.video), self.scene.fps, self._tags(shot=event.shot_index + 1, caption=caption)
+        )
         return path
 
     def finish(self, event: SceneFinished) -> dict[str, Any]:

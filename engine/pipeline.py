@@ -13,10 +13,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
 import torch
-from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
-from diffusers.loaders import WanLoraLoaderMixin
+from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.utils.torch_utils import get_module_execution_device, randn_tensor
 
@@ -26,6 +24,7 @@ from .decode import decode_latent_ranges
 from .errors import HoloCineError, SceneValidationError
 from .events import Cancelled, Preview, Progress, RenderEvent, SceneFinished, ShotDecoded
 from .preview import LatentPreviewer
+from .sampler import UpstreamFlowScheduler
 from .scene import SceneSpec, ShotLayout, latent_frame_count
 from .text import MAX_TEXT_TOKENS, prompt_spans, tokenize_prompt, window_visibility
 
@@ -77,17 +76,14 @@ class RenderSettings:
         if not isinstance(self.boundary_ratio, (int, float)) or not 0 <= self.boundary_ratio <= 1:
             raise SceneValidationError("boundary_ratio", f"must be in [0, 1], got {self.boundary_ratio!r}")
         if self.attention is not None and self.attention not in ATTENTION_MODES:
-            raise SceneValidationError("attention", f"must be one of {', '.join(ATTENTION_MODES)}, got {self.attention!r}")
+            raise SceneValidationError(
+                "attention", f"must be one of {', '.join(ATTENTION_MODES)}, got {self.attention!r}"
+            )
         if not isinstance(self.negative_prompt, str):
             raise SceneValidationError("negative_prompt", "must be a string")
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def upstream_sigmas(steps: int) -> list[float]:
-    """HoloCine's unshifted sigmas: linspace(1, 0, N + 1) without the final 0."""
-    return np.linspace(1.0, 0.0, steps + 1)[:-1].tolist()
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,7 @@ class EncodedPrompt:
     num_tokens: int
 
 
-class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
+class HoloCinePipeline(DiffusionPipeline):
     """Both Wan2.2 experts with HoloCine's shot-aware attention; streams a scene as events."""
 
     model_cpu_offload_seq = "text_encoder->transformer->transformer_2->vae"
@@ -196,6 +192,23 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
             return self.transformer, "high_noise"
         return self.transformer_2, "low_noise"
 
+    def _velocity(
+        self,
+        model: WanTransformer3DModel,
+        latents: torch.Tensor,
+        t: torch.Tensor,
+        prompt: EncodedPrompt,
+        token_layout: ShotTokenLayout,
+    ) -> torch.Tensor:
+        """One expert pass; the prompt's text windows (None for the negative prompt) steer cross-attention."""
+        with self.shot_attention.scope(token_layout, prompt.text_windows):
+            return model(
+                hidden_states=latents.to(model.dtype),
+                timestep=t.expand(latents.shape[0]),
+                encoder_hidden_states=prompt.embeddings,
+                return_dict=False,
+            )[0]
+
     @torch.no_grad()
     def generate(
         self,
@@ -220,8 +233,8 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         encoded_at = time.perf_counter()
 
         # 3. Sampler: upstream sigmas through diffusers' flow-matching Euler scheduler (shift applied there).
-        scheduler = FlowMatchEulerDiscreteScheduler(shift=settings.shift)
-        scheduler.set_timesteps(sigmas=upstream_sigmas(settings.steps), device=device)
+        scheduler = UpstreamFlowScheduler(shift=settings.shift)
+        scheduler.set_timesteps(settings.steps, device=device)
         scheduler.set_begin_index(0)
         boundary_timestep = settings.boundary_ratio * scheduler.config.num_train_timesteps
         guidance_2 = settings.guidance_scale if settings.guidance_scale_2 is None else settings.guidance_scale_2
@@ -255,23 +268,9 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                     return
                 model, expert = self._expert_for(t, boundary_timestep)
                 guidance = settings.guidance_scale if expert == "high_noise" else guidance_2
-                model_input = latents.to(model.dtype)
-                timestep = t.expand(latents.shape[0])
-                with self.shot_attention.scope(token_layout, positive.text_windows):
-                    velocity = model(
-                        hidden_states=model_input,
-                        timestep=timestep,
-                        encoder_hidden_states=positive.embeddings,
-                        return_dict=False,
-                    )[0]
+                velocity = self._velocity(model, latents, t, positive, token_layout)
                 if negative_encoded is not None:
-                    with self.shot_attention.scope(token_layout, None):
-                        velocity_negative = model(
-                            hidden_states=model_input,
-                            timestep=timestep,
-                            encoder_hidden_states=negative_encoded.embeddings,
-                            return_dict=False,
-                        )[0]
+                    velocity_negative = self._velocity(model, latents, t, negative_encoded, token_layout)
                     velocity = velocity_negative + guidance * (velocity - velocity_negative)
                 sigma = scheduler.sigmas[i]
                 step = i + 1

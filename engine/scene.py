@@ -134,7 +134,9 @@ class ShotLayout:
         _require_int("num_frames", num_frames, minimum=1)
         total_frames = snap_frames(num_frames)
         if total_frames < MIN_SHOT_FRAMES:
-            raise SceneValidationError("num_frames", f"is {num_frames}; a scene needs at least {MIN_SHOT_FRAMES} frames")
+            raise SceneValidationError(
+                "num_frames", f"is {num_frames}; a scene needs at least {MIN_SHOT_FRAMES} frames"
+            )
 
         if cut_frames is not None:
             cuts = cls._explicit_cuts(num_shots, total_frames, cut_frames)
@@ -273,7 +275,9 @@ class SceneSpec:
         for key in data:
             if key not in allowed:
                 raise SceneValidationError(str(key), f"is not a scene field; allowed: {', '.join(sorted(allowed))}")
-        kwargs: dict[str, Any] = {k: data[k] for k in ("num_frames", "fps", "negative_prompt", "height", "width") if k in data}
+        kwargs: dict[str, Any] = {
+            k: data[k] for k in ("num_frames", "fps", "negative_prompt", "height", "width") if k in data
+        }
         if kwargs.get("negative_prompt") is not None and not isinstance(kwargs["negative_prompt"], str):
             raise SceneValidationError("negative_prompt", "must be a string")
         if data.get("shot_cut_frames") is not None:
@@ -289,7 +293,7 @@ class SceneSpec:
             raise SceneValidationError("global_caption", "is required (or give a raw 'prompt')")
         raw_shots = data.get("shots")
         if not isinstance(raw_shots, list) or not raw_shots:
-            raise SceneValidationError("shots", "must be a non-empty list of {\"caption\", \"frames\"?} objects")
+            raise SceneValidationError("shots", 'must be a non-empty list of {"caption", "frames"?} objects')
         shots = []
         for i, raw in enumerate(raw_shots):
             if not isinstance(raw, Mapping):
@@ -303,7 +307,9 @@ class SceneSpec:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "global_caption": self.global_caption,
-            "shots": [{"caption": s.caption, **({"frames": s.frames} if s.frames is not None else {})} for s in self.shots],
+            "shots": [
+                {"caption": s.caption, **({"frames": s.frames} if s.frames is not None else {})} for s in self.shots
+            ],
         }
         for key in ("num_frames", "fps", "negative_prompt", "height", "width"):
             if getattr(self, key) is not None:
@@ -330,7 +336,7 @@ def parse_prompt(prompt: str) -> tuple[str, tuple[str, ...]]:
         raise SceneValidationError("prompt", f"must contain {GLOBAL_TAG} exactly once")
     if text.count(PER_SHOT_TAG) != 1:
         raise SceneValidationError("prompt", f"must contain {PER_SHOT_TAG} exactly once, after the global caption")
-    global_part, shot_part = text[len(GLOBAL_TAG):].split(PER_SHOT_TAG)
+    global_part, shot_part = text[len(GLOBAL_TAG) :].split(PER_SHOT_TAG)
     captions = tuple(c.strip() for c in shot_part.split(SHOT_CUT_TAG))
     for i, caption in enumerate(captions):
         if not caption:

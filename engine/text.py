@@ -38,7 +38,9 @@ class TokenizedPrompt:
         return int(self.input_ids.shape[1])
 
 
-def tokenize_prompt(tokenizer, prompt: str, field: str = "prompt", max_length: int = MAX_TEXT_TOKENS) -> TokenizedPrompt:
+def tokenize_prompt(
+    tokenizer, prompt: str, field: str = "prompt", max_length: int = MAX_TEXT_TOKENS
+) -> TokenizedPrompt:
     """Clean and tokenize like diffusers' Wan pipeline, but refuse instead of truncating."""
     text = prompt_clean(prompt)
     encoded = tokenizer(text, add_special_tokens=True, return_offsets_mapping=True, truncation=False)
@@ -101,9 +103,7 @@ def prompt_spans(tokenized: TokenizedPrompt, num_shots: int) -> PromptSpans:
     """Assign every real token to the first character span it overlaps; special tokens to none."""
     global_chars, shot_chars = character_spans(tokenized.text)
     if len(shot_chars) != num_shots:
-        raise SceneValidationError(
-            "prompt", f"has {len(shot_chars)} shot captions but the scene has {num_shots} shots"
-        )
+        raise SceneValidationError("prompt", f"has {len(shot_chars)} shot captions but the scene has {num_shots} shots")
     spans = [global_chars, *shot_chars]
     members: list[list[int]] = [[] for _ in spans]
     for index, (begin, end) in enumerate(tokenized.offsets):

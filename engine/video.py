@@ -30,9 +30,7 @@ def frames_to_uint8(video: torch.Tensor) -> np.ndarray:
     """Decoder output (3, T, H, W) or (1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
     if video.dim() == 5:
         if video.shape[0] != 1:
-            raise ValueError(
-                f"expected a single video, got a batch of {video.shape[0]}; pass video[i] instead"
-            )
+            raise ValueError(f"expected a single video, got a batch of {video.shape[0]}; pass video[i] instead")
         video = video[0]
     if video.dim() != 4 or video.shape[0] != 3:
         raise ValueError(f"expected (3, T, H, W) or (1, 3, T, H, W), got shape {tuple(video.shape)}")
@@ -40,9 +38,7 @@ def frames_to_uint8(video: torch.Tensor) -> np.ndarray:
     return scaled.round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
 
 
-def write_mp4(
-    path: str | Path, frames: np.ndarray, fps: float, metadata: dict[str, str] | None = None
-) -> None:
+def write_mp4(path: str | Path, frames: np.ndarray, fps: float, metadata: dict[str, str] | None = None) -> None:
     """Encode (T, H, W, 3) uint8 frames as constant-fps H.264/yuv420p MP4 with tags."""
     path = Path(path)
     _check_frames(frames)
@@ -79,9 +75,7 @@ def read_mp4(path: str | Path) -> tuple[np.ndarray, float, dict[str, str]]:
         return np.stack(frames), fps, dict(container.metadata)
 
 
-def concat_mp4(
-    paths: Sequence[str | Path], out_path: str | Path, metadata: dict[str, str] | None = None
-) -> None:
+def concat_mp4(paths: Sequence[str | Path], out_path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Join clips with identical codec parameters into one MP4 without re-encoding.
 
     Packets are copied and their timestamps shifted by the duration of the clips before

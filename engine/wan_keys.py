@@ -83,8 +83,6 @@ def to_original_wan_keys(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
     for key, tensor in state_dict.items():
         new_key = original_wan_key(key)
         if new_key in renamed:
-            raise ValueError(
-                f"Two diffusers keys map to the original Wan key {new_key!r}; the last was {key!r}."
-            )
+            raise ValueError(f"Two diffusers keys map to the original Wan key {new_key!r}; the last was {key!r}.")
         renamed[new_key] = tensor.contiguous()
     return renamed

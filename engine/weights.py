@@ -22,7 +22,8 @@ from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from transformers import AutoTokenizer, UMT5EncoderModel
 
 from .attention import AttentionMode
-from .errors import WeightsError
+from .attention.context import ATTENTION_MODES
+from .errors import SceneValidationError, WeightsError
 from .pipeline import HoloCinePipeline, ModelDefaults
 from .preview import LatentPreviewer
 
@@ -171,7 +172,9 @@ def _load_dit(file: Path, config_folder: Path, dtype: torch.dtype) -> WanTransfo
     try:
         model = WanTransformer3DModel.from_single_file(str(file), config=str(config_folder), torch_dtype=dtype)
     except Exception as error:  # safetensors and diffusers raise many types for a bad file
-        raise WeightsError(f"HoloCine DiT {file} could not be loaded (corrupt or not a Wan T2V DiT?): {error}") from error
+        raise WeightsError(
+            f"HoloCine DiT {file} could not be loaded (corrupt or not a Wan T2V DiT?): {error}"
+        ) from error
     keep_fp32 = model._keep_in_fp32_modules or []
     if dtype != torch.float32:
         # from_single_file casts everything; restore the modules diffusers keeps in float32.
@@ -191,6 +194,8 @@ def load_pipeline(
 ) -> tuple[HoloCinePipeline, EngineInfo]:
     """Load a ready-to-render pipeline and describe it. bf16 on a GPU, float32 on the CPU."""
     spec = spec or WeightsSpec.from_env()
+    if attention is not None and attention not in ATTENTION_MODES:
+        raise SceneValidationError("attention", f"must be one of {', '.join(ATTENTION_MODES)}, got {attention!r}")
     if offload not in OFFLOADS:
         raise WeightsError(f"offload: must be one of {', '.join(OFFLOADS)}, got {offload!r}")
     if spec.variant is not None and spec.variant not in VARIANTS:
@@ -201,7 +206,11 @@ def load_pipeline(
     dtype = dtype or (torch.bfloat16 if target.type == "cuda" else torch.float32)
 
     # With HoloCine DiTs, the base experts' tens of GB are never read: fetch only their configs.
-    experts = ["transformer/*", "transformer_2/*"] if spec.dit == "none" else ["transformer/config.json", "transformer_2/config.json"]
+    experts = (
+        ["transformer/*", "transformer_2/*"]
+        if spec.dit == "none"
+        else ["transformer/config.json", "transformer_2/config.json"]
+    )
     base = resolve_folder(
         spec.base,
         "weights",
@@ -220,7 +229,9 @@ def load_pipeline(
                 f"sparse/ inside) there, pass --dit PATH_OR_HUB_ID, or --dit none to run the base Wan2.2 transformers"
             )
     else:
-        dit_folder = resolve_folder(spec.dit, "dit")
+        # From the hub, fetch only the variant asked for (each pair is ~57 GB).
+        wanted = spec.variant or "sparse"
+        dit_folder = resolve_folder(spec.dit, "dit", allow_patterns=[f"{DIT_FOLDER}/{wanted}/*", f"{wanted}/*"])
         if (dit_folder / DIT_FOLDER).is_dir():
             dit_folder = dit_folder / DIT_FOLDER
 
@@ -235,7 +246,9 @@ def load_pipeline(
             WanTransformer3DModel.from_pretrained, base / "transformer", "transformer", torch_dtype=dtype
         )
         transformer_2 = (
-            _load_component(WanTransformer3DModel.from_pretrained, base / "transformer_2", "transformer_2", torch_dtype=dtype)
+            _load_component(
+                WanTransformer3DModel.from_pretrained, base / "transformer_2", "transformer_2", torch_dtype=dtype
+            )
             if (base / "transformer_2").is_dir()
             else None
         )
@@ -260,7 +273,9 @@ def load_pipeline(
     elif offload == "model":
         pipe.enable_model_cpu_offload(device=target)
     else:
-        pipe.enable_group_offload(onload_device=target, offload_type="block_level", num_blocks_per_group=1, use_stream=True)
+        pipe.enable_group_offload(
+            onload_device=target, offload_type="block_level", num_blocks_per_group=1, use_stream=True
+        )
     pipe.set_attention(sparse_backend=sparse_backend)
     pipe.defaults = card.defaults
     pipe.previewer = card.previewer

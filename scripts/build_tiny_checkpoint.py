@@ -115,68 +115,170 @@ NOTICE = (
 # --------------------------------------------------------------------------- corpus
 
 _SHOT_SIZES = [
-    "Extreme close-up", "Close-up", "Medium close-up", "Medium shot", "Medium long shot",
-    "Full shot", "Wide shot", "Extreme wide shot", "Over-the-shoulder shot", "Two-shot",
-    "Insert shot", "Point-of-view shot", "Establishing shot", "Aerial shot",
-    "Low-angle shot", "High-angle shot", "Dutch angle shot", "Profile shot",
+    "Extreme close-up",
+    "Close-up",
+    "Medium close-up",
+    "Medium shot",
+    "Medium long shot",
+    "Full shot",
+    "Wide shot",
+    "Extreme wide shot",
+    "Over-the-shoulder shot",
+    "Two-shot",
+    "Insert shot",
+    "Point-of-view shot",
+    "Establishing shot",
+    "Aerial shot",
+    "Low-angle shot",
+    "High-angle shot",
+    "Dutch angle shot",
+    "Profile shot",
 ]
 _CAMERA = [
-    "the camera pans slowly to the left", "the camera pans to the right",
-    "the camera tilts up", "the camera tilts down", "the camera dollies in",
-    "the camera pulls back", "the camera tracks alongside", "the camera cranes up",
-    "a slow push-in", "a handheld camera follows closely", "the camera holds still",
-    "the camera orbits around", "the camera zooms in", "a quick whip pan",
-    "a rack focus shifts to the background", "the camera rises above the crowd",
-    "a steadicam glides forward", "the frame stays locked off",
+    "the camera pans slowly to the left",
+    "the camera pans to the right",
+    "the camera tilts up",
+    "the camera tilts down",
+    "the camera dollies in",
+    "the camera pulls back",
+    "the camera tracks alongside",
+    "the camera cranes up",
+    "a slow push-in",
+    "a handheld camera follows closely",
+    "the camera holds still",
+    "the camera orbits around",
+    "the camera zooms in",
+    "a quick whip pan",
+    "a rack focus shifts to the background",
+    "the camera rises above the crowd",
+    "a steadicam glides forward",
+    "the frame stays locked off",
 ]
 _CHARACTERS = [
-    "a young woman with short red hair", "an old fisherman in a yellow raincoat",
-    "a tall man wearing a grey suit", "a little girl holding a paper kite",
-    "a tired detective with a loose tie", "a nurse in a pale blue uniform",
-    "a street musician with a battered guitar", "a chef in a white apron",
-    "a soldier covered in dust", "a grandmother knitting a scarf",
-    "a boy on a rusty bicycle", "a pilot in a leather jacket",
-    "a dancer in a flowing purple dress", "a farmer with sunburnt hands",
-    "a scientist in thick glasses", "a teenager with headphones",
+    "a young woman with short red hair",
+    "an old fisherman in a yellow raincoat",
+    "a tall man wearing a grey suit",
+    "a little girl holding a paper kite",
+    "a tired detective with a loose tie",
+    "a nurse in a pale blue uniform",
+    "a street musician with a battered guitar",
+    "a chef in a white apron",
+    "a soldier covered in dust",
+    "a grandmother knitting a scarf",
+    "a boy on a rusty bicycle",
+    "a pilot in a leather jacket",
+    "a dancer in a flowing purple dress",
+    "a farmer with sunburnt hands",
+    "a scientist in thick glasses",
+    "a teenager with headphones",
 ]
 _PLACES = [
-    "in a crowded night market", "on a quiet beach at dawn", "inside a dim jazz bar",
-    "on a rainy city street", "in a sunlit kitchen", "at an empty train station",
-    "in a snowy pine forest", "on the roof of a tall building", "inside a hospital corridor",
-    "in a desert canyon", "on a wooden fishing boat", "in a cluttered laboratory",
-    "in a field of golden wheat", "inside an old library", "at a busy airport gate",
-    "in a neon-lit alley", "beside a frozen lake", "in a small village square",
+    "in a crowded night market",
+    "on a quiet beach at dawn",
+    "inside a dim jazz bar",
+    "on a rainy city street",
+    "in a sunlit kitchen",
+    "at an empty train station",
+    "in a snowy pine forest",
+    "on the roof of a tall building",
+    "inside a hospital corridor",
+    "in a desert canyon",
+    "on a wooden fishing boat",
+    "in a cluttered laboratory",
+    "in a field of golden wheat",
+    "inside an old library",
+    "at a busy airport gate",
+    "in a neon-lit alley",
+    "beside a frozen lake",
+    "in a small village square",
 ]
 _ACTIONS = [
-    "turns to look over the shoulder", "smiles and waves", "walks slowly toward the door",
-    "runs through the rain", "reads a letter and frowns", "lights a candle",
-    "pours a cup of tea", "stares out of the window", "laughs at a joke",
-    "picks up a ringing phone", "drops a glass that shatters", "opens a wooden box",
-    "climbs the stairs", "sits down on a bench", "whispers a secret",
-    "hugs an old friend", "writes in a notebook", "closes the heavy curtains",
+    "turns to look over the shoulder",
+    "smiles and waves",
+    "walks slowly toward the door",
+    "runs through the rain",
+    "reads a letter and frowns",
+    "lights a candle",
+    "pours a cup of tea",
+    "stares out of the window",
+    "laughs at a joke",
+    "picks up a ringing phone",
+    "drops a glass that shatters",
+    "opens a wooden box",
+    "climbs the stairs",
+    "sits down on a bench",
+    "whispers a secret",
+    "hugs an old friend",
+    "writes in a notebook",
+    "closes the heavy curtains",
 ]
 _COLOURS = [
-    "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black",
-    "white", "grey", "golden", "silver", "teal", "crimson", "amber",
+    "red",
+    "orange",
+    "yellow",
+    "green",
+    "blue",
+    "purple",
+    "pink",
+    "brown",
+    "black",
+    "white",
+    "grey",
+    "golden",
+    "silver",
+    "teal",
+    "crimson",
+    "amber",
 ]
 _LIGHT = [
-    "soft morning light", "harsh midday sun", "warm golden hour light", "cold blue moonlight",
-    "flickering candlelight", "neon reflections", "dramatic backlight", "overcast daylight",
-    "low-key lighting with deep shadows", "bright studio lighting",
+    "soft morning light",
+    "harsh midday sun",
+    "warm golden hour light",
+    "cold blue moonlight",
+    "flickering candlelight",
+    "neon reflections",
+    "dramatic backlight",
+    "overcast daylight",
+    "low-key lighting with deep shadows",
+    "bright studio lighting",
 ]
 _MOODS = [
-    "calm", "tense", "joyful", "melancholic", "mysterious", "romantic", "chaotic", "hopeful",
+    "calm",
+    "tense",
+    "joyful",
+    "melancholic",
+    "mysterious",
+    "romantic",
+    "chaotic",
+    "hopeful",
 ]
 _OBJECTS = [
-    "a cracked mirror", "a vintage typewriter", "a bouquet of wilted roses", "a silver pocket watch",
-    "a flickering lantern", "a stack of old newspapers", "a red umbrella", "a chessboard",
-    "a bowl of ripe oranges", "a torn photograph", "a brass telescope", "a suitcase with stickers",
-    "a vinyl record player", "a bottle of wine", "a pair of muddy boots", "a wooden violin",
+    "a cracked mirror",
+    "a vintage typewriter",
+    "a bouquet of wilted roses",
+    "a silver pocket watch",
+    "a flickering lantern",
+    "a stack of old newspapers",
+    "a red umbrella",
+    "a chessboard",
+    "a bowl of ripe oranges",
+    "a torn photograph",
+    "a brass telescope",
+    "a suitcase with stickers",
+    "a vinyl record player",
+    "a bottle of wine",
+    "a pair of muddy boots",
+    "a wooden violin",
 ]
 _WEATHER = [
-    "light snow is falling", "thunder rumbles far away", "a thick fog rolls in",
-    "the rain has just stopped", "a strong wind bends the trees", "the sky is clear and starry",
-    "heat shimmers above the road", "autumn leaves swirl in the gutter",
+    "light snow is falling",
+    "thunder rumbles far away",
+    "a thick fog rolls in",
+    "the rain has just stopped",
+    "a strong wind bends the trees",
+    "the sky is clear and starry",
+    "heat shimmers above the road",
+    "autumn leaves swirl in the gutter",
 ]
 _EXTRA = [
     "The wind moves the leaves and dust drifts through the air.",
@@ -316,8 +418,7 @@ def _train_unigram() -> list[tuple[str, float]]:
     ]
     lowest = min(score for _, score in trained)
     canonical = [
-        (piece, lowest if len(piece) == 1 and score < lowest + _FALLBACK_WINDOW else score)
-        for piece, score in trained
+        (piece, lowest if len(piece) == 1 and score < lowest + _FALLBACK_WINDOW else score) for piece, score in trained
     ]
     canonical.sort(key=lambda item: (-item[1], item[0]))
     return [(piece, 0.0) for piece in SPECIAL_TOKENS] + canonical
@@ -440,7 +541,10 @@ def build_text_encoder(vocab_size: int) -> UMT5EncoderModel:
 def build_vae() -> AutoencoderKLWan:
     """Tiny Wan VAE with the real latent layout: 16 channels, x4 temporal, x8 spatial."""
     vae = AutoencoderKLWan(
-        base_dim=3, z_dim=LATENT_CHANNELS, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+        base_dim=3,
+        z_dim=LATENT_CHANNELS,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
         temperal_downsample=[False, True, True],
     )
     reinitialise(vae, SEEDS["vae"], vae_init)
@@ -489,9 +593,7 @@ def fit_preview(latents: torch.Tensor, colours: torch.Tensor) -> tuple[torch.Ten
     return solution[:-1], solution[-1]
 
 
-def preview_r2(
-    factors: torch.Tensor, bias: torch.Tensor, latents: torch.Tensor, colours: torch.Tensor
-) -> float:
+def preview_r2(factors: torch.Tensor, bias: torch.Tensor, latents: torch.Tensor, colours: torch.Tensor) -> float:
     """Coefficient of determination of the projection over all colour channels together."""
     predicted = latents @ factors + bias
     residual = ((colours - predicted) ** 2).sum()
@@ -540,9 +642,7 @@ def _write_checkpoint(out_dir: Path) -> None:
         tokenizer=tokenizer,
         text_encoder=build_text_encoder(len(tokenizer)),
         vae=vae,
-        scheduler=UniPCMultistepScheduler(
-            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
-        ),
+        scheduler=UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0),
         transformer=build_transformer(SEEDS["transformer"]),
         transformer_2=build_transformer(SEEDS["transformer_2"]),
         boundary_ratio=BOUNDARY_RATIO,
@@ -588,9 +688,7 @@ def held_out_preview_r2(checkpoint_dir: Path) -> float:
 def main(argv: list[str] | None = None) -> None:
     """CLI entry point: build, then print where it went, its size and the preview fit."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})"
-    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
     build_tiny_checkpoint(args.out)
     r2 = held_out_preview_r2(args.out)

@@ -127,3 +127,30 @@ def test_window_cross_attention_isolates_shots():
         full = attn(hidden, text)
     control_free = attn(hidden, text)  # outside any scope: stock Wan attention
     assert torch.equal(full, control_free)
+
+
+def test_flash_backend_packing_with_a_reference_varlen_kernel(monkeypatch):
+    """The flash backend's packing (cu_seqlens, key sets, unpacking) checked on CPU.
+
+    flash-attn cannot run here, so a per-sequence SDPA stands in for its varlen kernel with
+    the same signature; the packing code under test is the engine's own.
+    """
+    import engine.attention.sparse as sparse
+
+    def varlen(q, k, v, cu_q, cu_k, max_q, max_k):
+        outs = []
+        for i in range(len(cu_q) - 1):
+            qs, ks = slice(cu_q[i], cu_q[i + 1]), slice(cu_k[i], cu_k[i + 1])
+            outs.append(
+                torch.nn.functional.scaled_dot_product_attention(
+                    q[qs].transpose(0, 1), k[ks].transpose(0, 1), v[ks].transpose(0, 1)
+                ).transpose(0, 1)
+            )
+        assert max_q == max(int(cu_q[i + 1] - cu_q[i]) for i in range(len(cu_q) - 1))
+        return torch.cat(outs)
+
+    monkeypatch.setattr(sparse, "_flash_varlen", lambda: varlen)
+    layout = _layout([3, 1, 5, 2])
+    q, k, v = _qkv(layout)
+    expected = sparse_reference(q, k, v, layout)
+    assert (sparse.sparse_flash(q, k, v, layout) - expected).abs().max().item() <= 1e-5

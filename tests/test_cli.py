@@ -48,7 +48,9 @@ def test_render_three_shots_with_defaults(tmp_path):
     assert [s["frame_range"] for s in manifest["shots"]] == [[0, 9], [9, 21], [21, 33]]
     assert [s["latent_range"] for s in manifest["shots"]] == [[0, 3], [3, 6], [6, 9]]
     assert [s["caption"] for s in manifest["shots"]] == [s["caption"] for s in SCENE["shots"]]
-    assert manifest["seed"] == 0 and manifest["settings"]["steps"] == 50 and manifest["settings"]["guidance_scale"] == 5.0
+    assert (
+        manifest["seed"] == 0 and manifest["settings"]["steps"] == 50 and manifest["settings"]["guidance_scale"] == 5.0
+    )
     assert manifest["engine"]["attention_mode"] == "sparse" and manifest["engine"]["random_weights"] is True
     assert set(manifest["timings"]) >= {"denoise_s", "decode_s", "total_s"}
 

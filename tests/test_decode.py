@@ -22,13 +22,18 @@ def _randomise(vae: AutoencoderKLWan, seed: int) -> AutoencoderKLWan:
 
 def _wan21_like_vae(tiled: bool) -> AutoencoderKLWan:
     vae = AutoencoderKLWan(
-        base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+        base_dim=3,
+        z_dim=16,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
         temperal_downsample=[False, True, True],
     )
     if tiled:
         vae.enable_tiling(
-            tile_sample_min_height=64, tile_sample_min_width=64,
-            tile_sample_stride_height=48, tile_sample_stride_width=48,
+            tile_sample_min_height=64,
+            tile_sample_min_width=64,
+            tile_sample_stride_height=48,
+            tile_sample_stride_width=48,
         )
     return _randomise(vae, seed=1)
 
@@ -69,16 +74,26 @@ def test_patchified_residual_vae_with_slicing_and_tiling() -> None:
     """Wan2.2-style VAE (patch_size 2, residual up blocks), batch of 2 decoded slice by slice."""
     vae = _randomise(
         AutoencoderKLWan(
-            base_dim=4, decoder_base_dim=8, z_dim=8, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-            temperal_downsample=[False, True, True], is_residual=True, in_channels=12,
-            out_channels=12, patch_size=2, scale_factor_spatial=16,
+            base_dim=4,
+            decoder_base_dim=8,
+            z_dim=8,
+            dim_mult=[1, 1, 1, 1],
+            num_res_blocks=1,
+            temperal_downsample=[False, True, True],
+            is_residual=True,
+            in_channels=12,
+            out_channels=12,
+            patch_size=2,
+            scale_factor_spatial=16,
         ),
         seed=3,
     )
     vae.enable_slicing()
     vae.enable_tiling(
-        tile_sample_min_height=64, tile_sample_min_width=64,
-        tile_sample_stride_height=48, tile_sample_stride_width=48,
+        tile_sample_min_height=64,
+        tile_sample_min_width=64,
+        tile_sample_stride_height=48,
+        tile_sample_stride_width=48,
     )
     z = torch.randn(2, 8, 5, 6, 10, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():

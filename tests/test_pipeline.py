@@ -6,7 +6,6 @@ import threading
 
 import pytest
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
 
 from engine import (
     Cancelled,
@@ -21,7 +20,7 @@ from engine import (
     WeightsSpec,
     load_pipeline,
 )
-from engine.pipeline import upstream_sigmas
+from engine.reference import stock_wan_pipeline
 
 
 def _run(pipe, scene, settings, **kwargs):
@@ -42,19 +41,7 @@ def test_one_shot_full_attention_equals_stock_wan_pipeline(tiny_weights):
     settings = RenderSettings(steps=5, seed=11, guidance_scale=5.0)
     ours = _finished(_run(pipe, scene, settings))
 
-    scheduler = FlowMatchEulerDiscreteScheduler(shift=5.0)
-    set_timesteps = scheduler.set_timesteps
-    scheduler.set_timesteps = lambda steps, device=None: set_timesteps(sigmas=upstream_sigmas(steps), device=device)
-    stock = WanPipeline(
-        tokenizer=pipe.tokenizer,
-        text_encoder=pipe.text_encoder,
-        vae=pipe.vae,
-        scheduler=scheduler,
-        transformer=WanTransformer3DModel.from_pretrained(tiny_weights / "transformer"),
-        transformer_2=WanTransformer3DModel.from_pretrained(tiny_weights / "transformer_2"),
-        boundary_ratio=0.875,
-    )
-    stock.set_progress_bar_config(disable=True)
+    stock = stock_wan_pipeline(pipe, tiny_weights)
     resolved, layout = pipe.resolve_scene(scene, settings)
     reference = stock(
         prompt=resolved.prompt,

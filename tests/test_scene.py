@@ -79,7 +79,10 @@ def test_cuts_from_shot_frames():
         (lambda: SceneSpec("g This scene contains 4 shots.", (Shot("a"), Shot("b"))), "global_caption"),
         (lambda: SceneSpec("g", (Shot("a", frames=9), Shot("b"))), "shots[1].frames"),
         (lambda: SceneSpec("g", (Shot("a"),), height=100), "height"),
-        (lambda: SceneSpec.from_dict({"global_caption": "g", "shots": [{"caption": "a", "lens": 35}]}), "shots[0].lens"),
+        (
+            lambda: SceneSpec.from_dict({"global_caption": "g", "shots": [{"caption": "a", "lens": 35}]}),
+            "shots[0].lens",
+        ),
         (lambda: SceneSpec.from_dict({"global_caption": "g", "shots": [], "colour": 1}), "colour"),
         (lambda: SceneSpec.from_prompt("a scene without tags"), "prompt"),
         (lambda: SceneSpec.from_prompt("[global caption] g [per shot caption] a [shot cut] "), "prompt.shots[1]"),

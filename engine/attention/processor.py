@@ -49,7 +49,9 @@ class HoloCineAttnProcessor:
         if attn.add_k_proj is not None:
             raise NotImplementedError("HoloCine attention supports text-to-video Wan transformers only (no image keys)")
         if attention_mask is not None:
-            raise NotImplementedError("HoloCine attention builds its own masks; an explicit attention_mask is not supported")
+            raise NotImplementedError(
+                "HoloCine attention builds its own masks; an explicit attention_mask is not supported"
+            )
         is_cross = encoder_hidden_states is not None
         query, key, value = _get_qkv_projections(attn, hidden_states, encoder_hidden_states)
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))

@@ -130,9 +130,7 @@ def sparse_flash(
     device = q.device
     cu_q = torch.tensor([0, *q_lens], device=device, dtype=torch.int32).cumsum(0, dtype=torch.int32)
     cu_k = torch.tensor([0, *k_lens], device=device, dtype=torch.int32).cumsum(0, dtype=torch.int32)
-    packed = varlen(
-        torch.cat(q_parts), torch.cat(k_parts), torch.cat(v_parts), cu_q, cu_k, max(q_lens), max(k_lens)
-    )
+    packed = varlen(torch.cat(q_parts), torch.cat(k_parts), torch.cat(v_parts), cu_q, cu_k, max(q_lens), max(k_lens))
     if isinstance(packed, tuple):  # FA3 returns (out, softmax_lse)
         packed = packed[0]
     return _into(out, packed.reshape(batch, layout.num_tokens, *q.shape[2:]))
