@@ -38,6 +38,11 @@ class TokenizedPrompt:
         return int(self.input_ids.shape[1])
 
 
+def count_tokens(tokenizer, prompt: str) -> int:
+    """Tokens umT5 would see for `prompt` (cleaned, EOS included), however many that is."""
+    return len(tokenizer(prompt_clean(prompt), add_special_tokens=True, truncation=False)["input_ids"])
+
+
 def tokenize_prompt(
     tokenizer, prompt: str, field: str = "prompt", max_length: int = MAX_TEXT_TOKENS
 ) -> TokenizedPrompt:
