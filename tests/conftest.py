@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine import RenderSettings, SceneSpec, Shot, WeightsSpec, load_pipeline
-from engine.weights import TINY_WEIGHTS
-
 
 @pytest.fixture(scope="session")
 def tiny_weights():
+    from engine.weights import TINY_WEIGHTS
+
     assert (TINY_WEIGHTS / "holocine.json").exists(), "run scripts/build_tiny_checkpoint.py"
     return TINY_WEIGHTS
 
@@ -17,11 +16,15 @@ def tiny_weights():
 @pytest.fixture(scope="session")
 def tiny_pipe(tiny_weights):
     """Sparse HoloCine DiTs from original-key safetensors, as a real install loads them."""
+    from engine import WeightsSpec, load_pipeline
+
     return load_pipeline(WeightsSpec(str(tiny_weights)), device="cpu")
 
 
 @pytest.fixture
-def three_shot_scene() -> SceneSpec:
+def three_shot_scene():
+    from engine import SceneSpec, Shot
+
     return SceneSpec(
         global_caption="[character1] is a tall woman in a red coat on a rainy pier at night.",
         shots=(
@@ -33,5 +36,7 @@ def three_shot_scene() -> SceneSpec:
 
 
 @pytest.fixture
-def fast_settings() -> RenderSettings:
+def fast_settings():
+    from engine import RenderSettings
+
     return RenderSettings(steps=6, seed=7)

@@ -1,0 +1,32 @@
+"""Launch HoloCine Studio: `python app.py` serves it on 127.0.0.1:7860 (tiny model unless weights are set)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from studio.services import DATA_DIR_ENV, StudioSettings, build_services
+from studio.ui import build_app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="HoloCine Studio")
+    parser.add_argument("--weights", help="Wan2.2-T2V-A14B diffusers folder or hub id (default: the tiny model)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument(
+        "--data-dir", help=f"projects, media and the database (default: ${DATA_DIR_ENV} or ~/.holocine-studio)"
+    )
+    parser.add_argument("--db-url", help="any SQLAlchemy URL (default: sqlite in the data directory)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    services = build_services(StudioSettings.from_args(args.data_dir, args.db_url, args.weights, args.device))
+    demo = build_app(services)
+    demo.queue(default_concurrency_limit=4).launch(
+        server_name=args.host, server_port=args.port, allowed_paths=[str(services.settings.data_dir)]
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The one object that owns the database engine: connections, transactions and migrations.
+
+SQLite is the default (one file in the data directory) and gets the settings a desktop app
+with a UI thread and a render worker needs: WAL so readers never wait for the writer,
+foreign keys so ON DELETE CASCADE works, a busy timeout so a second writer waits instead of
+failing, and `BEGIN IMMEDIATE` so every transaction holds the write lock from its first
+read. The last one matters: a repository reads a row, checks it, then writes; with SQLite's
+default deferred BEGIN another writer could commit in between and the write would fail with
+"database is locked" even though it would have succeeded a moment later. Any other
+SQLAlchemy URL works unchanged, with the backend's own isolation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from .errors import DatabaseError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+DATABASE_FILE = "studio.db"
+BUSY_TIMEOUT_MS = 10_000
+
+
+class Database:
+    """Engine + `transaction()` + `migrate()` for one database URL."""
+
+    def __init__(self, url: str | URL, *, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.engine = self._create_engine(self.url, echo)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, *, echo: bool = False) -> Database:
+        """The studio's default database: `<data_dir>/studio.db`, creating the folder if needed."""
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(URL.create("sqlite", database=str(data_dir / DATABASE_FILE)), echo=echo)
+
+    @staticmethod
+    def _create_engine(url: URL, echo: bool) -> Engine:
+        if url.get_backend_name() != "sqlite":
+            return create_engine(url, echo=echo)
+        kwargs: dict[str, Any] = {}
+        if url.database in (None, "", ":memory:"):
+            # An in-memory database lives in one connection: share it, or each checkout sees an empty one.
+            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        engine = create_engine(url, echo=echo, **kwargs)
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session inside one transaction: committed when the block ends, rolled back if it raises.
+
+        Objects stay readable after the commit (`expire_on_commit=False`) so a repository can
+        turn them into records without another round trip. A failure of the database itself
+        becomes `DatabaseError`, so callers above storage never need to know SQLAlchemy.
+        """
+        try:
+            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                yield session
+        except DBAPIError as error:
+            where = self.url.render_as_string(hide_password=True)
+            raise DatabaseError(
+                f"the database {where} could not complete the change ({error.orig}); nothing was saved. "
+                "Try again; if it keeps failing, check that the file is writable and the disk has free space"
+            ) from error
+
+    def migrate(self) -> None:
+        """Bring the schema from wherever it is (an empty file included) to the newest revision.
+
+        Safe to run on every start: at head it does nothing.
+        """
+        with self.engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "head")
+
+    def dispose(self) -> None:
+        """Close pooled connections, so the database file can be moved or deleted."""
+        self.engine.dispose()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration built in code: no alembic.ini has to exist next to the app.
+
+    Migrations run on `connection` (see migrations/env.py); without one, the config can only
+    read the scripts (history, heads). For a new revision, pass the config of a migrated
+    database to `alembic.command.revision(config, message, autogenerate=True)`.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
+    # Autocommit at the driver level: SQLAlchemy's "begin" event below issues BEGIN itself,
+    # and the PRAGMAs must run outside a transaction to take effect.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

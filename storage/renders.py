@@ -1,0 +1,149 @@
+"""Render jobs: created queued, moved only through `_apply_transition`, finished exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import validation as check
+from .errors import InvalidTransitionError, StorageValidationError
+from .media import relative_media_path
+from .models import Render, Scene
+from .records import RenderRecord
+from .render_status import FINISHED_STATUSES, RENDER_KINDS, UNFINISHED_STATUSES, RenderKind, check_transition
+from .rows import Repository, flush_guarded, get_row
+
+INTERRUPTED_MESSAGE = "the studio stopped before this render finished; nothing was resumed, render again"
+
+
+class RenderRepository(Repository):
+    def create(self, scene_id: int, kind: RenderKind, settings: Mapping[str, Any], seed: int) -> RenderRecord:
+        """A queued render of the scene with every setting it will run with, so it can be reproduced."""
+        if kind not in RENDER_KINDS:
+            raise StorageValidationError("kind", f"must be one of {', '.join(RENDER_KINDS)}, got {kind!r}")
+        stored_settings = _json_object("settings", settings)
+        with self._db.transaction() as session:
+            get_row(session, Scene, scene_id, "scene_id")
+            render = Render(
+                scene_id=scene_id,
+                kind=kind,
+                status="queued",
+                settings=stored_settings,
+                seed=check.seed("seed", seed),
+                progress=0.0,
+                created_at=self._now(),
+            )
+            session.add(render)
+            session.flush()
+            return render.to_record()
+
+    def get(self, render_id: int) -> RenderRecord:
+        with self._db.transaction() as session:
+            return get_row(session, Render, render_id, "render_id").to_record()
+
+    def list_for_scene(self, scene_id: int) -> list[RenderRecord]:
+        """Newest first."""
+        with self._db.transaction() as session:
+            get_row(session, Scene, scene_id, "scene_id")
+            query = (
+                select(Render).where(Render.scene_id == scene_id).order_by(Render.created_at.desc(), Render.id.desc())
+            )
+            return [render.to_record() for render in session.scalars(query)]
+
+    def transition(
+        self,
+        render_id: int,
+        status: str,
+        *,
+        error: str | None = None,
+        timings: Mapping[str, Any] | None = None,
+        engine: Mapping[str, Any] | None = None,
+        latents_path: str | None = None,
+        scene_path: str | None = None,
+    ) -> RenderRecord:
+        """Move the render to `status`, storing what the job reports with it in the same transaction.
+
+        Allowed: queued -> running | cancelled, running -> done | failed | cancelled, and (by
+        start-up recovery) queued | running -> interrupted. A finished render never changes
+        again; anything else raises `InvalidTransitionError`.
+        """
+        details = {
+            "error": None if error is None else check.text("error", error),
+            "timings": None if timings is None else _json_object("timings", timings),
+            "engine": None if engine is None else _json_object("engine", engine),
+            "latents_path": None if latents_path is None else relative_media_path(latents_path, "latents_path"),
+            "scene_path": None if scene_path is None else relative_media_path(scene_path, "scene_path"),
+        }
+        with self._db.transaction() as session:
+            render = get_row(session, Render, render_id, "render_id")
+            _apply_transition(session, render, status, self._now(), details)
+            return render.to_record()
+
+    def set_progress(self, render_id: int, progress: float) -> RenderRecord:
+        """Report progress (0..1) of a running render; any other status refuses it."""
+        if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0 <= progress <= 1:
+            raise StorageValidationError("progress", f"must be a number from 0 to 1, got {progress!r}")
+        with self._db.transaction() as session:
+            render = get_row(session, Render, render_id, "render_id")
+            if render.status != "running":
+                raise InvalidTransitionError(
+                    f"render {render_id} is {render.status}; progress can only be reported while it is running"
+                )
+            render.progress = float(progress)
+            flush_guarded(session, lambda: _changed_meanwhile(render_id))
+            return render.to_record()
+
+    def mark_interrupted_on_startup(self) -> int:
+        """Mark every render a previous process left queued or running as interrupted; returns how many.
+
+        Run before the worker starts: a killed process cannot finish those jobs, and starting
+        them again on its own would spend minutes of GPU time the user did not ask for now.
+        """
+        now = self._now()
+        with self._db.transaction() as session:
+            stranded = session.scalars(select(Render).where(Render.status.in_(UNFINISHED_STATUSES))).all()
+            for render in stranded:
+                _apply_transition(session, render, "interrupted", now, {"error": INTERRUPTED_MESSAGE})
+            return len(stranded)
+
+
+def _apply_transition(session: Session, render: Render, status: str, now: datetime, details: Mapping[str, Any]) -> None:
+    """The one place a render's status changes: checked against the state machine, timestamped, flushed.
+
+    The UPDATE names the status the render was read in (the model's version guard), so a
+    concurrent change on a backend without SQLite's write lock fails instead of winning twice.
+    """
+    render_id = render.id  # a failed flush expires the row
+    render.status = check_transition(render_id, render.status, status)
+    if status == "running":
+        render.started_at = now
+    if status in FINISHED_STATUSES:
+        render.finished_at = now
+    if status == "done":
+        render.progress = 1.0
+    for field, value in details.items():
+        if value is not None:
+            setattr(render, field, value)
+    flush_guarded(session, lambda: _changed_meanwhile(render_id))
+
+
+def _changed_meanwhile(render_id: int) -> InvalidTransitionError:
+    return InvalidTransitionError(f"render {render_id} changed status while this change was saved; reload it")
+
+
+def _json_object(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-safe copy, refused here with the field's name rather than deep inside the driver."""
+    if not isinstance(value, Mapping):
+        raise StorageValidationError(field, f"must be a mapping of names to values, got {type(value).__name__}")
+    try:
+        copied: dict[str, Any] = json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise StorageValidationError(
+            field, f"must hold only JSON values (text, numbers, lists, maps): {error}"
+        ) from error
+    return copied

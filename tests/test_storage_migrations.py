@@ -1,0 +1,150 @@
+"""Storage: migrations build exactly the models' schema, step by step and idempotently; the database wrapper."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+
+from storage import Database, DatabaseError, alembic_config, build_storage
+from storage.models import Base, Project
+
+STORYBOARD_TABLES = {"projects", "characters", "scenes", "shots", "shot_characters"}
+RENDER_TABLES = {"renders", "takes"}
+
+
+def tables(db: Database) -> set[str]:
+    return set(inspect(db.engine).get_table_names())
+
+
+def schema(db: Database) -> list[tuple[str, str]]:
+    with db.engine.connect() as connection:
+        return connection.execute(text("SELECT name, sql FROM sqlite_master ORDER BY name")).all()
+
+
+def head_revision(db: Database) -> str | None:
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+@pytest.fixture
+def db(tmp_path):
+    database = Database.for_data_dir(tmp_path)
+    yield database
+    database.dispose()
+
+
+def test_migrating_an_empty_database_builds_exactly_the_models(db):
+    assert tables(db) == set()
+    db.migrate()
+    assert tables(db) == set(Base.metadata.tables) | {"alembic_version"}
+    assert set(Base.metadata.tables) == STORYBOARD_TABLES | RENDER_TABLES
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_migrate_twice_is_a_no_op_and_keeps_data(db):
+    db.migrate()
+    with db.transaction() as session:
+        session.execute(
+            text(
+                "INSERT INTO projects (name, created_at, updated_at, version) VALUES ('Harbour', '2026-01-01', '2026-01-01', 1)"
+            )
+        )
+    before = schema(db)
+    db.migrate()
+    assert schema(db) == before
+    assert head_revision(db) == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with db.transaction() as session:
+        assert [p.name for p in session.query(Project)] == ["Harbour"]
+
+
+def test_revisions_one_by_one_up_and_down(db):
+    with db.engine.begin() as connection:
+        config = alembic_config(connection)
+        revisions = [r.revision for r in ScriptDirectory.from_config(config).walk_revisions()][::-1]
+        assert revisions == ["0001_storyboard", "0002_renders"]
+        command.upgrade(config, "0001_storyboard")
+    assert tables(db) == STORYBOARD_TABLES | {"alembic_version"}
+    assert head_revision(db) == "0001_storyboard"
+
+    db.migrate()  # from a partly migrated database to head
+    assert tables(db) == STORYBOARD_TABLES | RENDER_TABLES | {"alembic_version"}
+
+    with db.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0001_storyboard")
+    assert tables(db) == STORYBOARD_TABLES | {"alembic_version"}
+    with db.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "base")
+    assert tables(db) == {"alembic_version"}
+
+
+def test_migrations_refuse_to_run_without_the_apps_connection():
+    with pytest.raises(RuntimeError, match=r"use Database\(url\).migrate\(\)"):
+        command.upgrade(alembic_config(), "head")
+
+
+def test_sqlite_connections_are_configured(db):
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+
+
+def test_transaction_commits_or_rolls_back(db):
+    db.migrate()
+    insert = text(
+        "INSERT INTO projects (name, created_at, updated_at, version) VALUES (:n, '2026-01-01', '2026-01-01', 1)"
+    )
+    with db.transaction() as session:
+        session.execute(insert, {"n": "kept"})
+    with pytest.raises(RuntimeError, match="boom"):
+        with db.transaction() as session:
+            session.execute(insert, {"n": "rolled back"})
+            raise RuntimeError("boom")
+    with db.transaction() as session:
+        assert session.execute(text("SELECT name FROM projects")).scalars().all() == ["kept"]
+
+
+def test_foreign_keys_are_enforced(db):
+    db.migrate()
+    with pytest.raises(DatabaseError, match="FOREIGN KEY constraint failed"):
+        with db.transaction() as session:
+            session.execute(
+                text(
+                    "INSERT INTO characters (project_id, tag, name, description, notes, version) VALUES (9, 't', 'n', '', '', 1)"
+                )
+            )
+
+
+def test_concurrent_writers_wait_instead_of_failing(tmp_path):
+    """Two threads (UI and render worker) appending shots at once: every write lands, positions stay 0..n-1.
+
+    With SQLite's default deferred BEGIN this fails with "database is locked": both threads
+    read, then both try to upgrade to a write lock, and one must give up at once.
+    """
+    store = build_storage(tmp_path)
+    scene_id = store.scenes.add(store.projects.create("Harbour").id).id
+    errors: list[BaseException] = []
+
+    def append(label: str) -> None:
+        try:
+            for i in range(20):
+                store.shots.add(scene_id, action=f"{label}{i}")
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=append, args=(label,)) for label in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    shots = store.scenes.get(scene_id).shots
+    assert [s.position for s in shots] == list(range(40))
+    assert sorted(s.action for s in shots) == sorted(f"{label}{i}" for label in "ab" for i in range(20))

@@ -1,0 +1,167 @@
+"""The studio as a client sees it: a launched app driven through gradio_client, checked in SQLite and on disk."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from engine.video import read_mp4
+from studio.services import StudioSettings, build_services
+from studio.ui import build_app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def value(output):
+    """gradio_client returns component updates as dicts; the value is what the UI shows."""
+    return output["value"] if isinstance(output, dict) and "__type__" in output else output
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    services = build_services(StudioSettings(data_dir=tmp_path_factory.mktemp("studio-data"), device="cpu"))
+    demo = build_app(services)
+    demo.queue()
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
+    client = Client(url, verbose=False, download_files=False)
+    yield services, client
+    demo.close()
+    services.close()
+
+
+def _scene_with_three_shots(client: Client, name: str) -> tuple[int, int, list]:
+    created = client.predict(name, api_name="/create_project")
+    project_id, scene_id = value(created[0]), value(created[1])
+    board = client.predict(scene_id, api_name="/storyboard")
+    board = client.predict(
+        scene_id, "Harbour", "A grey harbour in a storm, cinematic", 8, 160, 96, 3, "", board[7], api_name="/save_scene"
+    )
+    board = client.predict(
+        scene_id, "Ole", "an old fisherman, white beard, yellow raincoat", "", api_name="/add_character"
+    )
+    for action in ("Boats rock on dark water.", "Ole ties a rope.", "Ole looks up at the sky."):
+        board = client.predict(scene_id, action, api_name="/add_shot")
+    return project_id, scene_id, board
+
+
+def test_create_edit_render_and_find_takes(studio):
+    services, client = studio
+    project_id, scene_id, board = _scene_with_three_shots(client, "Harbour")
+    assert [row[1] for row in board[10]["data"]] == [
+        "Boats rock on dark water.",
+        "Ole ties a rope.",
+        "Ole looks up at the sky.",
+    ]
+
+    # edit shot 2: framing, and put the character in it
+    scene = services.storage.scenes.get(scene_id)
+    character = services.storage.characters.list_for_project(project_id)[0]
+    shot = scene.shots[1]
+    fields = client.predict(scene_id, shot.id, api_name="/load_shot")
+    assert fields[0] == "Ole ties a rope."
+    board = client.predict(
+        scene_id, shot.id, "Ole ties a rope.", "close-up", "low angle", "static", 2.0, "", "", [character.id], fields[8],
+        api_name="/save_shot",
+    )  # fmt: skip
+    compiled = board[12]
+    assert compiled["global_caption"] == (
+        "A grey harbour in a storm, cinematic. [character1] is Ole: an old fisherman, white beard, yellow raincoat. "
+        "This scene contains 3 shots."
+    )
+    assert compiled["shots"][1]["caption"] == "Close-up, low angle, static. [character1] ties a rope."
+    assert [s["frames"] for s in compiled["shots"]] == [25, 16, 24]  # 3 s, 2 s, 3 s at 8 fps on the 4t+1 grid
+    assert compiled["num_frames"] == 65 and compiled["tokens"] <= compiled["token_limit"] == 512
+
+    job = client.submit(scene_id, 4, -1, 5.0, 0, 0, "checkpoint default", api_name="/render")
+    updates = list(job)
+    render_id = updates[-1][0]
+    statuses = [u[1] for u in updates]
+    assert statuses[0].startswith(f"Render {render_id} started: 3 shots, 65 frames")
+    assert statuses[-1].startswith("Done") and "[done, 100%]" in statuses[-1]
+    assert any(s.startswith("Preview at step") for s in statuses)
+    clip_counts = [len(u[3]) for u in updates]
+    assert clip_counts == sorted(clip_counts) and clip_counts[-1] == 3  # clips only ever added, in order
+    assert [c["caption"] for c in updates[-1][3]] == ["shot 1", "shot 2", "shot 3"]
+    assert all(len(u[2]) == 3 for u in updates if u[2])  # one preview per shot
+    assert updates[-1][4] is not None
+
+    render = services.storage.renders.get(render_id)
+    assert (render.status, render.progress, render.seed) == ("done", 1.0, 3)
+    assert render.settings["steps"] == 4 and render.engine["random_weights"] is True
+    scene = services.storage.scenes.get(scene_id)
+    expected_frames = [25, 16, 24]
+    for shot, frames in zip(scene.shots, expected_frames):
+        takes = services.storage.takes.list_for_shot(shot.id)
+        assert len(takes) == 1 and takes[0].selected and takes[0].render_id == render_id
+        assert not takes[0].video_path.startswith("/")  # stored relative to the data directory
+        clip, fps, _ = read_mp4(services.storage.media.path(takes[0].video_path))
+        assert clip.shape[0] == frames and fps == 8
+        assert services.storage.media.path(takes[0].thumbnail_path).is_file()
+    scene_frames, _, _ = read_mp4(services.storage.media.path(render.scene_path))
+    assert scene_frames.shape == (65, 96, 160, 3)
+    assert services.storage.media.path(render.latents_path).is_file()
+
+    rows, selected_video = client.predict(scene.shots[0].id, api_name="/takes")
+    assert [r[1] for r in rows["data"]] == [render_id]
+    assert selected_video is not None
+
+
+def test_cancel_stops_the_render_and_records_it(studio):
+    services, client = studio
+    _, scene_id, _ = _scene_with_three_shots(client, "Cancelled")
+    job = client.submit(scene_id, 100, -1, 5.0, 0, 0, "checkpoint default", api_name="/render")
+    cancelled = threading.Event()
+    updates = []
+    for update in job:
+        updates.append(update)
+        if not cancelled.is_set() and "Step 2/" in update[1]:
+            assert "Cancelling" in client.predict(update[0], api_name="/cancel")
+            cancelled.set()
+    render = services.storage.renders.get(updates[-1][0])
+    assert render.status == "cancelled"
+    assert updates[-1][1].startswith("Cancelled after step")
+    for shot in services.storage.scenes.get(scene_id).shots:
+        assert services.storage.takes.list_for_shot(shot.id) == []
+
+
+def test_bad_input_names_the_field_and_keeps_saved_data(studio):
+    services, client = studio
+    _, scene_id, _ = _scene_with_three_shots(client, "Errors")
+    shot = services.storage.scenes.get(scene_id).shots[0]
+    fields = client.predict(scene_id, shot.id, api_name="/load_shot")
+    with pytest.raises(AppError, match="duration_s"):
+        client.predict(scene_id, shot.id, "x", "", "", "", -1, "", "", [], fields[8], api_name="/save_shot")
+    assert services.storage.scenes.get(scene_id).shots[0].action == "Boats rock on dark water."
+
+    # two tabs read the same version: the first save wins, the second is refused, nothing is lost
+    client.predict(scene_id, shot.id, "First tab", "", "", "", 3, "", "", [], fields[8], api_name="/save_shot")
+    with pytest.raises(AppError, match="(?i)changed"):
+        client.predict(scene_id, shot.id, "Second tab", "", "", "", 3, "", "", [], fields[8], api_name="/save_shot")
+    assert services.storage.scenes.get(scene_id).shots[0].action == "First tab"
+
+    with pytest.raises(AppError) as caught:
+        client.predict(scene_id, 4, -1, 5.0, 100, 0, "checkpoint default", api_name="/render")
+    assert "height" in str(caught.value) and "multiple of 16" in str(caught.value)
+    assert "Traceback" not in str(caught.value)
+
+
+def test_startup_marks_a_crashed_render_interrupted(tmp_path):
+    services = build_services(StudioSettings(data_dir=tmp_path, device="cpu"))
+    project = services.storage.projects.create("Crash")
+    scene = services.storage.scenes.add(project.id, title="S")
+    running = services.storage.renders.create(scene.id, "render", {}, 0)
+    services.storage.renders.transition(running.id, "running")
+    services.close()
+    restarted = build_services(StudioSettings(data_dir=tmp_path, device="cpu"))
+    assert restarted.recovered == 1
+    assert restarted.storage.renders.get(running.id).status == "interrupted"
+    assert restarted.storage.projects.get(project.id).name == "Crash"
+    restarted.close()
