@@ -3,8 +3,9 @@
 The job is a generator of `RenderUpdate`s (FramePack's tagged-message pattern, typed): the
 UI yields each one to the browser. Everything durable happens as soon as it exists: each
 shot's clip is written and recorded as a take the moment the VAE decodes it, so a crash
-loses at most the shot being decoded; every status change goes through storage's guarded
-transition, and a failure is recorded with its message before it reaches the user.
+loses at most the shot being decoded, and a new take never replaces the director's chosen
+one. Every status change goes through storage's guarded transition, and a failure is
+recorded with its message before it reaches the user.
 """
 
 from __future__ import annotations
@@ -106,8 +107,7 @@ class RenderService:
 
     def run(self, request: RenderRequest) -> Iterator[RenderUpdate]:
         scene_rows = self.storage.scenes.get(request.scene_id)
-        compiled = compile_scene(scene_brief(self.storage, scene_rows), self.engine.pipeline.tokenizer)
-        scene_spec = compiled.scene
+        scene_spec = compile_scene(scene_brief(self.storage, scene_rows), self.engine.pipeline.tokenizer).scene
         if request.height or request.width:
             scene_spec = replace(
                 scene_spec, height=request.height or scene_spec.height, width=request.width or scene_spec.width
@@ -136,13 +136,15 @@ class RenderService:
             )
             yield from self._stream(record, scene_rows, scene_spec, layout, settings, cancel)
         except Exception as error:
-            current = self.storage.renders.get(record.id)
-            if current.status == "running":
+            if self.storage.renders.get(record.id).status == "running":
                 self.storage.renders.transition(record.id, "failed", error=f"{type(error).__name__}: {error}")
             raise
         finally:
             with self._lock:
                 self._cancels.pop(record.id, None)
+            # The consumer stopped listening (closed tab, closed generator): the job ends here, recorded as such.
+            if self.storage.renders.get(record.id).status == "running":
+                self.storage.renders.transition(record.id, "cancelled", error="the render's viewer went away")
 
     def _folder(self, record: RenderRecord, project_id: int) -> str:
         return f"media/projects/{project_id}/renders/{record.id}"
@@ -186,7 +188,9 @@ class RenderService:
                     thumbnail_path=thumbnail,
                     caption=scene_spec.captions[event.shot_index],
                 )
-                self.storage.takes.select(take.id)
+                # A shot's first take becomes its selected one; later takes wait for the director's choice.
+                if not any(t.selected for t in self.storage.takes.list_for_shot(shot.id)):
+                    self.storage.takes.select(take.id)
                 yield RenderUpdate(
                     record,
                     f"Shot {event.shot_index + 1}/{layout.num_shots} decoded",

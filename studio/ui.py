@@ -19,8 +19,7 @@ import gradio as gr
 from engine import HoloCineError
 from storage import StorageError
 
-from .compiler import compile_scene
-from .renders import RenderRequest, describe_compiled, scene_brief
+from .renders import RenderRequest, describe_compiled
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -126,7 +125,7 @@ class StudioUI:
         scene = self.storage.scenes.get(int(scene_id))
         characters = self.storage.characters.list_for_project(scene.scene.project_id)
         try:
-            compiled = compile_scene(scene_brief(self.storage, scene), self.services.engine.pipeline.tokenizer)
+            compiled = self.services.renders.compile(scene.scene.id)
             summary: dict[str, Any] = describe_compiled(compiled, scene.scene.fps)
             frames = [end - start for start, end in compiled.layout.frame_ranges]
         except HoloCineError as error:

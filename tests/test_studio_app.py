@@ -165,3 +165,36 @@ def test_startup_marks_a_crashed_render_interrupted(tmp_path):
     assert restarted.storage.renders.get(running.id).status == "interrupted"
     assert restarted.storage.projects.get(project.id).name == "Crash"
     restarted.close()
+
+
+def test_a_second_render_adds_takes_without_changing_the_selection(studio):
+    services, client = studio
+    _, scene_id, _ = _scene_with_three_shots(client, "Takes")
+    first = list(client.submit(scene_id, 2, -1, 5.0, 0, 0, "checkpoint default", api_name="/render"))[-1][0]
+    second = list(client.submit(scene_id, 2, 9, 5.0, 0, 0, "checkpoint default", api_name="/render"))[-1][0]
+    shot = services.storage.scenes.get(scene_id).shots[0]
+    takes = services.storage.takes.list_for_shot(shot.id)
+    assert [(t.render_id, t.selected) for t in takes] == [(second, False), (first, True)]  # newest first
+    rows, _ = client.predict(shot.id, takes[0].id, api_name="/select_take")
+    assert [(r[1], r[3]) for r in rows["data"]] == [(second, True), (first, False)]
+    assert services.storage.takes.list_for_shot(shot.id)[1].selected is False
+
+
+def test_project_rename_duplicate_delete(studio):
+    services, client = studio
+    project_id, scene_id, _ = _scene_with_three_shots(client, "Draft")
+    scenes, name, version = client.predict(project_id, api_name="/open_project")
+    assert (value(scenes), name) == (scene_id, "Draft")
+    renamed = client.predict(project_id, "Final", version, api_name="/rename_project")
+    assert services.storage.projects.get(project_id).name == "Final"
+    with pytest.raises(AppError, match="(?i)changed"):
+        client.predict(project_id, "Stale", version, api_name="/rename_project")  # the version read before the rename
+    copy_id = value(client.predict(project_id, api_name="/duplicate_project")[0])
+    copy_scene = services.storage.scenes.list_for_project(copy_id)[0]
+    assert [s.action for s in services.storage.scenes.get(copy_scene.id).shots] == [
+        s.action for s in services.storage.scenes.get(scene_id).shots
+    ]
+    client.predict(project_id, api_name="/delete_project")
+    assert project_id not in [p.id for p in services.storage.projects.list_all()]
+    assert copy_id in [p.id for p in services.storage.projects.list_all()]
+    assert value(renamed[1]) == version + 1

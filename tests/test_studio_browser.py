@@ -44,7 +44,11 @@ def studio_url(tmp_path):
         width=160,
         height=96,
     )
-    for action in ("Wide shot of the pier.", "A woman in a red coat walks.", 'She looks at the <b id="injected">sea</b>.'):
+    for action in (
+        "Wide shot of the pier.",
+        "A woman in a red coat walks.",
+        'She looks at the <b id="injected">sea</b>.',
+    ):
         services.storage.shots.add(scene.id, action=action)
     demo = build_app(services)
     demo.queue()
