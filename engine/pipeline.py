@@ -21,6 +21,7 @@ from diffusers.utils.torch_utils import get_module_execution_device, randn_tenso
 from .attention import AttentionMode, ShotAttention, ShotTokenLayout, install_shot_attention, resolve_sparse_backend
 from .attention.context import ATTENTION_MODES
 from .decode import decode_latent_ranges
+from .editing import SceneEdit
 from .errors import HoloCineError, SceneValidationError
 from .events import Cancelled, Preview, Progress, RenderEvent, SceneFinished, ShotDecoded
 from .preview import LatentPreviewer
@@ -192,6 +193,26 @@ class HoloCinePipeline(DiffusionPipeline):
             return self.transformer, "high_noise"
         return self.transformer_2, "low_noise"
 
+    def _keep_held_text(self, positive: EncodedPrompt, edit: SceneEdit) -> EncodedPrompt:
+        """Held shots see the prompt they were rendered with; redone shots see the new one.
+
+        Both prompts' embeddings go side by side as one text sequence; each shot's window
+        selects its keys from one half, so a held shot's cross-attention is unchanged.
+        """
+        kept_prompt = edit.kept_prompt
+        assert kept_prompt is not None and positive.text_windows is not None
+        kept = self.encode_prompt(kept_prompt.prompt, len(kept_prompt.shots), field="prompt")
+        assert kept.text_windows is not None
+        new_windows = positive.text_windows
+        windows = torch.zeros(new_windows.shape[0], kept.text_windows.shape[1] + new_windows.shape[1], dtype=torch.bool)
+        for shot in range(new_windows.shape[0]):
+            if shot in edit.held_shots and shot < kept.text_windows.shape[0]:
+                windows[shot, : kept.text_windows.shape[1]] = kept.text_windows[shot]
+            else:
+                windows[shot, kept.text_windows.shape[1] :] = new_windows[shot]
+        embeddings = torch.cat([kept.embeddings, positive.embeddings], dim=1)
+        return EncodedPrompt(embeddings, windows, positive.num_tokens)
+
     def _velocity(
         self,
         model: WanTransformer3DModel,
@@ -215,9 +236,12 @@ class HoloCinePipeline(DiffusionPipeline):
         scene: SceneSpec,
         settings: RenderSettings | None = None,
         cancel: threading.Event | None = None,
-        latents: torch.Tensor | None = None,
+        edit: SceneEdit | None = None,
     ) -> Iterator[RenderEvent]:
-        """Render `scene`, yielding progress, previews, each decoded shot, then the scene."""
+        """Render `scene`, yielding progress, previews, each decoded shot, then the scene.
+
+        With `edit`, some shots are held to stored latents (see `engine.editing`).
+        """
         started = time.perf_counter()
         settings = settings or RenderSettings()
 
@@ -228,6 +252,8 @@ class HoloCinePipeline(DiffusionPipeline):
 
         # 2. Encode the scene prompt (with shot windows) and the negative prompt (without).
         positive = self.encode_prompt(scene.prompt, layout.num_shots, field="prompt")
+        if edit is not None and edit.kept_prompt is not None and edit.kept_prompt.prompt != scene.prompt:
+            positive = self._keep_held_text(positive, edit)
         use_cfg = settings.guidance_scale > 1.0
         negative_encoded = self.encode_prompt(scene.negative_prompt, None, field="negative_prompt") if use_cfg else None
         encoded_at = time.perf_counter()
@@ -248,11 +274,23 @@ class HoloCinePipeline(DiffusionPipeline):
             scene.height // spatial,  # type: ignore[operator]
             scene.width // spatial,  # type: ignore[operator]
         )
-        if latents is None:
-            generator = torch.Generator("cpu").manual_seed(settings.seed)
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-        elif tuple(latents.shape) != shape:
-            raise SceneValidationError("latents", f"have shape {tuple(latents.shape)}, the scene needs {shape}")
+        generator = torch.Generator("cpu").manual_seed(settings.seed)
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        latents, first_step = noise, 0
+        if edit is not None:
+            if tuple(edit.stored.shape) != shape:
+                raise SceneValidationError(
+                    "latents",
+                    f"stored latents are {tuple(edit.stored.shape)} but the scene now needs {shape}: "
+                    "its shots, length or size changed since that render",
+                )
+            stored = edit.stored.to(device, torch.float32)
+            held = edit.held_frames(layout).to(device).view(1, 1, -1, 1, 1)
+            # As diffusers' image-to-image: strength is the share of the schedule run again, from its end.
+            first_step = settings.steps - int(settings.steps * edit.strength)
+            start_sigma = scheduler.sigmas[first_step]
+            latents = (1 - start_sigma) * stored + start_sigma * noise
+            scheduler.set_begin_index(first_step)
         patch = self.transformer.config.patch_size
         tokens_per_frame = (shape[3] // patch[1]) * (shape[4] // patch[2])
         token_layout = ShotTokenLayout(layout.token_ranges(tokens_per_frame), tokens_per_frame)
@@ -262,10 +300,14 @@ class HoloCinePipeline(DiffusionPipeline):
         self.shot_attention.mode = settings.attention or default_mode
         try:
             denoise_started = time.perf_counter()
-            for i, t in enumerate(scheduler.timesteps):
+            for i in range(first_step, settings.steps):
+                t = scheduler.timesteps[i]
                 if cancel is not None and cancel.is_set():
                     yield Cancelled(step=i)
                     return
+                if edit is not None:  # held shots: their stored latents at this step's noise level
+                    sigma_now = scheduler.sigmas[i]
+                    latents = torch.where(held, (1 - sigma_now) * stored + sigma_now * noise, latents)
                 model, expert = self._expert_for(t, boundary_timestep)
                 guidance = settings.guidance_scale if expert == "high_noise" else guidance_2
                 velocity = self._velocity(model, latents, t, positive, token_layout)
@@ -284,10 +326,12 @@ class HoloCinePipeline(DiffusionPipeline):
                     total_steps=settings.steps,
                     expert=expert,  # type: ignore[arg-type]
                     elapsed_s=elapsed,
-                    eta_s=elapsed / step * (settings.steps - step),
+                    eta_s=elapsed / (step - first_step) * (settings.steps - step),
                 )
         finally:
             self.shot_attention.mode = default_mode
+        if edit is not None:  # held shots end exactly where they were
+            latents = torch.where(held, stored, latents)
         denoised_at = time.perf_counter()
 
         # 6. Decode shot by shot, in time order.
