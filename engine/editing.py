@@ -64,7 +64,8 @@ def _check_shot(scene: SceneSpec, shot: int) -> None:
         raise SceneValidationError("shot", f"must be a shot index from 0 to {len(scene.shots) - 1}, got {shot!r}")
 
 
-def _with_caption(scene: SceneSpec, shot: int, caption: str | None) -> SceneSpec:
+def with_caption(scene: SceneSpec, shot: int, caption: str | None) -> SceneSpec:
+    """`scene` with shot `shot`'s caption replaced (the same object when nothing changes)."""
     if caption is None or caption == scene.shots[shot].caption:
         return scene
     shots = list(scene.shots)
@@ -100,7 +101,7 @@ def vary(
     _check_shot(scene, shot)
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0.0 <= strength <= 1.0:
         raise SceneValidationError("strength", f"must be a number from 0 to 1, got {strength!r}")
-    new_scene = _with_caption(scene, shot, caption)
+    new_scene = with_caption(scene, shot, caption)
     edit = SceneEdit(
         stored=stored,
         held_shots=tuple(i for i in range(len(scene.shots)) if i != shot),

@@ -12,19 +12,33 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import torch
 from PIL import Image
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
-from engine import Cancelled, Preview, Progress, RenderSettings, SceneFinished, SceneSpec, ShotDecoded, ShotLayout
+from engine import (
+    Cancelled,
+    Preview,
+    Progress,
+    RenderEvent,
+    RenderSettings,
+    SceneFinished,
+    SceneSpec,
+    SceneValidationError,
+    Shot,
+    ShotDecoded,
+    ShotLayout,
+)
+from engine.editing import extend, extended_scene, vary, with_caption
 from engine.output import build_manifest
-from engine.video import frames_to_uint8, write_mp4
-from storage import RenderRecord, SceneWithShots, Storage
+from engine.video import concat_mp4, frames_to_uint8, read_mp4, write_mp4
+from storage import RenderRecord, SceneWithShots, ShotRecord, Storage
 
 from .compiler import CharacterBrief, CompiledScene, SceneBrief, ShotBrief, compile_scene
 from .engine import EngineService
@@ -43,6 +57,25 @@ class RenderRequest:
     attention: str | None = None  # None = the checkpoint's mode
     height: int | None = None
     width: int | None = None
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    """Redo one shot (regenerate: from noise; vary: from its take, by `strength`) or extend the scene.
+
+    `caption` is the redone shot's edited caption (optional), or the new shot's for extend.
+    """
+
+    scene_id: int
+    kind: Literal["regenerate", "vary", "extend"]
+    shot_id: int | None = None
+    caption: str | None = None
+    strength: float = 1.0
+    duration_s: float | None = None
+    steps: int = 50
+    seed: int | None = None
+    guidance_scale: float = 5.0
+    attention: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,25 +138,150 @@ class RenderService:
         event.set()
         return True
 
+    def _settings(
+        self, scene_rows: SceneWithShots, steps: int, seed: int | None, cfg: float, attention
+    ) -> RenderSettings:
+        return RenderSettings(
+            steps=steps,
+            seed=scene_rows.scene.seed if seed is None else seed,
+            guidance_scale=cfg,
+            attention=attention,
+        )
+
     def run(self, request: RenderRequest) -> Iterator[RenderUpdate]:
+        """Render the whole scene; every shot gets a take."""
         scene_rows = self.storage.scenes.get(request.scene_id)
         scene_spec = compile_scene(scene_brief(self.storage, scene_rows), self.engine.pipeline.tokenizer).scene
         if request.height or request.width:
             scene_spec = replace(
                 scene_spec, height=request.height or scene_spec.height, width=request.width or scene_spec.width
             )
-        settings = RenderSettings(
-            steps=request.steps,
-            seed=scene_rows.scene.seed if request.seed is None else request.seed,
-            guidance_scale=request.guidance_scale,
-            attention=request.attention,  # type: ignore[arg-type]
-        )
-        pipe = self.engine.pipeline
-        scene_spec, layout = pipe.resolve_scene(scene_spec, settings)  # every input check before a row exists
-        record = self.storage.renders.create(
-            request.scene_id,
+        settings = self._settings(scene_rows, request.steps, request.seed, request.guidance_scale, request.attention)
+        scene_spec, layout = self.engine.pipeline.resolve_scene(scene_spec, settings)  # checks before a row exists
+        return self._job(
             "render",
-            {**settings.to_dict(), "prompt": scene_spec.prompt, "scene": scene_spec.to_dict()},
+            scene_rows,
+            scene_spec,
+            layout,
+            settings,
+            {"shot_ids": [shot.id for shot in scene_rows.shots]},
+            lambda cancel: self.engine.pipeline.generate(scene_spec, settings, cancel=cancel),
+            dict(enumerate(scene_rows.shots)),
+        )
+
+    def edit(self, request: EditRequest) -> Iterator[RenderUpdate]:
+        """Regenerate or vary one shot, or extend the scene, holding every other shot as selected."""
+        pipe = self.engine.pipeline
+        scene_rows = self.storage.scenes.get(request.scene_id)
+        settings = self._settings(scene_rows, request.steps, request.seed, request.guidance_scale, request.attention)
+        scene_spec = compile_scene(scene_brief(self.storage, scene_rows), pipe.tokenizer).scene
+        scene_spec, layout = pipe.resolve_scene(scene_spec, settings)
+        stored = self.selected_latents(scene_rows, scene_spec, layout)
+        ids = [shot.id for shot in scene_rows.shots]
+        if request.kind == "extend":
+            caption = (request.caption or "").strip()
+            if not caption:
+                raise SceneValidationError("caption", "describe the new shot")
+            new_row = self.storage.shots.add(request.scene_id, action=caption, duration_s=request.duration_s or 0.0)
+            longer = compile_scene(scene_brief(self.storage, self.storage.scenes.get(request.scene_id)), pipe.tokenizer)
+            new_shot = Shot(longer.shot_captions[-1], frames=longer.layout.num_frames - layout.num_frames)
+            rendered = extended_scene(scene_spec, layout, new_shot)
+            return self._job(
+                "extend",
+                scene_rows,
+                rendered,
+                longer.layout,
+                settings,
+                {"shot": len(ids), "shot_ids": [*ids, new_row.id]},
+                lambda cancel: extend(pipe, scene_spec, stored, new_shot, settings, cancel),
+                {len(ids): new_row},
+            )
+        if request.shot_id not in ids:
+            raise SceneValidationError("shot", f"shot {request.shot_id} is not in scene {request.scene_id}")
+        index = ids.index(request.shot_id)
+        caption = request.caption.strip() if request.caption and request.caption.strip() else None
+        strength = 1.0 if request.kind == "regenerate" else request.strength
+        return self._job(
+            request.kind,
+            scene_rows,
+            with_caption(scene_spec, index, caption),
+            layout,
+            settings,
+            {"shot": index, "strength": strength, "shot_ids": ids},
+            lambda cancel: vary(pipe, scene_spec, stored, index, strength, settings, caption, cancel),
+            {index: scene_rows.shots[index]},
+        )
+
+    def selected_latents(self, scene_rows: SceneWithShots, scene_spec: SceneSpec, layout: ShotLayout) -> torch.Tensor:
+        """The scene's latents as currently cut: each shot's frames from the render of its selected take.
+
+        Every such render must have the storyboard's current timing and size, or the held
+        shots would not be the clips the director sees.
+        """
+        selected = self.storage.takes.selected_for_scene(scene_rows.scene.id)
+        loaded: dict[int, torch.Tensor] = {}
+        parts = []
+        for index, (shot, current_range) in enumerate(zip(scene_rows.shots, layout.latent_ranges)):
+            take = selected.get(shot.id)
+            if take is None:
+                raise SceneValidationError(f"shots[{index}]", "has no selected take yet; render the scene first")
+            render = self.storage.renders.get(take.render_id)
+            if render.id not in loaded and render.latents_path is not None:
+                loaded[render.id] = load_file(str(self.storage.media.path(render.latents_path)))["latents"]
+            if not self._same_frames(render, shot.id, current_range, scene_spec) or render.id not in loaded:
+                raise SceneValidationError(
+                    f"shots[{index}]",
+                    f"its selected take (render {render.id}) was made with other timing, order or size; "
+                    "render the scene again before redoing single shots",
+                )
+            start, end = current_range
+            parts.append(loaded[render.id][:, :, start:end])
+        return torch.cat(parts, dim=2)
+
+    @staticmethod
+    def _same_frames(render: RenderRecord, shot_id: int, current_range: tuple[int, int], scene: SceneSpec) -> bool:
+        """Did `render` put shot `shot_id` on exactly the latent frames it has now, at this size?"""
+        rendered = render.settings.get("scene", {})
+        shot_ids = render.settings.get("shot_ids", [])
+        if shot_id not in shot_ids or (rendered.get("height"), rendered.get("width")) != (scene.height, scene.width):
+            return False
+        old = ShotLayout(rendered["num_frames"], tuple(rendered.get("shot_cut_frames", ())))
+        return old.latent_ranges[shot_ids.index(shot_id)] == current_range
+
+    def assemble_scene(self, scene_id: int) -> Path | None:
+        """The scene as cut: the selected take of every shot, joined without re-encoding when possible."""
+        scene = self.storage.scenes.get(scene_id)
+        selected = self.storage.takes.selected_for_scene(scene_id)
+        takes = [selected.get(shot.id) for shot in scene.shots]
+        if not takes or any(t is None for t in takes):
+            return None
+        media = self.storage.media
+        clips = [media.path(t.video_path) for t in takes if t is not None]
+        out = media.path(f"media/projects/{scene.scene.project_id}/scenes/{scene_id}/scene.mp4")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            concat_mp4(clips, out)
+        except ValueError:  # clips of different sizes or encoder settings: re-encode them as one
+            frames = np.concatenate([read_mp4(c)[0] for c in clips])
+            write_mp4(out, frames, scene.scene.fps)
+        return out
+
+    def _job(
+        self,
+        kind: str,
+        scene_rows: SceneWithShots,
+        scene_spec: SceneSpec,
+        layout: ShotLayout,
+        settings: RenderSettings,
+        details: dict[str, Any],
+        start: Callable[[threading.Event], Iterator[RenderEvent]],
+        shot_rows: dict[int, ShotRecord],
+    ) -> Iterator[RenderUpdate]:
+        """One render row from queued to a final status, streaming the engine's events as updates."""
+        record = self.storage.renders.create(
+            scene_rows.scene.id,
+            kind,  # type: ignore[arg-type]
+            {**settings.to_dict(), **details, "prompt": scene_spec.prompt, "scene": scene_spec.to_dict()},
             settings.seed,
         )
         cancel = threading.Event()
@@ -134,7 +292,7 @@ class RenderService:
             yield RenderUpdate(
                 record, f"Render {record.id} started: {layout.num_shots} shots, {layout.num_frames} frames"
             )
-            yield from self._stream(record, scene_rows, scene_spec, layout, settings, cancel)
+            yield from self._stream(record, scene_rows, scene_spec, settings, start(cancel), shot_rows)
         except Exception as error:
             if self.storage.renders.get(record.id).status == "running":
                 self.storage.renders.transition(record.id, "failed", error=f"{type(error).__name__}: {error}")
@@ -154,15 +312,15 @@ class RenderService:
         record: RenderRecord,
         scene_rows: SceneWithShots,
         scene_spec: SceneSpec,
-        layout: ShotLayout,
         settings: RenderSettings,
-        cancel: threading.Event,
+        events: Iterator[RenderEvent],
+        shot_rows: dict[int, ShotRecord],
     ) -> Iterator[RenderUpdate]:
+        """File what the engine produces: a take for each shot in `shot_rows`, then the scene's files."""
         media = self.storage.media
         folder = self._folder(record, scene_rows.scene.project_id)
         media.path(folder).mkdir(parents=True, exist_ok=True)
-        shots = scene_rows.shots
-        for event in self.engine.pipeline.generate(scene_spec, settings, cancel=cancel):
+        for event in events:
             if isinstance(event, Progress):
                 record = self.storage.renders.set_progress(record.id, event.step / event.total_steps)
                 yield RenderUpdate(
@@ -173,14 +331,14 @@ class RenderService:
                     np.kron(image, np.ones((PREVIEW_SCALE, PREVIEW_SCALE, 1), np.uint8)) for image in event.images
                 )
                 yield RenderUpdate(record, f"Preview at step {event.step}", previews=images)
-            elif isinstance(event, ShotDecoded):
+            elif isinstance(event, ShotDecoded) and event.shot_index in shot_rows:
                 frames = frames_to_uint8(event.video)
                 video = f"{folder}/shot_{event.shot_index + 1:02d}.mp4"
                 thumbnail = f"{folder}/shot_{event.shot_index + 1:02d}.png"
                 tags = {"comment": json.dumps({"render": record.id, "caption": scene_spec.captions[event.shot_index]})}
                 write_mp4(media.path(video), frames, scene_spec.fps, tags)
                 _write_png(media.path(thumbnail), frames[len(frames) // 2])
-                shot = shots[event.shot_index]
+                shot = shot_rows[event.shot_index]
                 take = self.storage.takes.add(
                     shot.id,
                     record.id,
@@ -193,7 +351,7 @@ class RenderService:
                     self.storage.takes.select(take.id)
                 yield RenderUpdate(
                     record,
-                    f"Shot {event.shot_index + 1}/{layout.num_shots} decoded",
+                    f"Shot {event.shot_index + 1}/{len(scene_spec.shots)} decoded",
                     clip=media.path(video),
                     clip_shot=event.shot_index,
                 )

@@ -19,7 +19,7 @@ import gradio as gr
 from engine import HoloCineError
 from storage import StorageError
 
-from .renders import RenderRequest, describe_compiled
+from .renders import EditRequest, RenderRequest, RenderUpdate, describe_compiled
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -314,10 +314,15 @@ class StudioUI:
             height=int(height) if height else None,
             width=int(width) if width else None,
         )
+        yield from self._updates(self.services.renders.run(request))
+
+    @staticmethod
+    def _updates(updates: Iterator[RenderUpdate]) -> Iterator[tuple]:
+        """A job's updates as (render id, status, previews, clips so far, scene video)."""
         previews: list = []
         clips: list = []
         scene_video = None
-        for update in self.services.renders.run(request):
+        for update in updates:
             if update.previews:
                 previews = [(image, f"shot {i + 1}") for i, image in enumerate(update.previews)]
             if update.clip is not None:
@@ -326,6 +331,35 @@ class StudioUI:
                 scene_video = str(update.scene_video)
             status = f"{update.message} [{update.render.status}, {update.render.progress:.0%}]"
             yield update.render.id, status, previews, clips, scene_video
+
+    def _edit(self, kind: str, scene_id, shot_id, caption, strength, duration, seed, steps, cfg) -> Iterator[tuple]:
+        request = EditRequest(
+            scene_id=_id(scene_id, "scene"),
+            kind=kind,  # type: ignore[arg-type]
+            shot_id=None if kind == "extend" else _id(shot_id, "shot"),
+            caption=caption or None,
+            strength=float(strength),
+            duration_s=float(duration) if duration else None,
+            seed=None if seed in (None, "") or seed < 0 else int(seed),
+            steps=int(steps),
+            guidance_scale=float(cfg),
+        )
+        yield from self._updates(self.services.renders.edit(request))
+
+    @user_errors
+    @streaming
+    def regenerate(self, scene_id, shot_id, caption, seed, steps, cfg) -> Iterator[tuple]:
+        yield from self._edit("regenerate", scene_id, shot_id, caption, 1.0, None, seed, steps, cfg)
+
+    @user_errors
+    @streaming
+    def vary(self, scene_id, shot_id, caption, strength, seed, steps, cfg) -> Iterator[tuple]:
+        yield from self._edit("vary", scene_id, shot_id, caption, strength, None, seed, steps, cfg)
+
+    @user_errors
+    @streaming
+    def extend(self, scene_id, caption, duration, seed, steps, cfg) -> Iterator[tuple]:
+        yield from self._edit("extend", scene_id, None, caption, 1.0, duration, seed, steps, cfg)
 
     @user_errors
     def cancel(self, render_id: Any) -> str:
@@ -338,12 +372,19 @@ class StudioUI:
 
     @user_errors
     def takes(self, shot_id: Any) -> tuple:
+        """A shot's takes (newest first), its selected clip, and the scene as cut from selected takes."""
         if not shot_id:
-            return [], None
+            return [], None, None
         takes = self.storage.takes.list_for_shot(int(shot_id))
         rows = [[t.id, t.render_id, t.created_at.strftime("%Y-%m-%d %H:%M:%S"), t.selected, t.caption] for t in takes]
         selected = next((t for t in takes if t.selected), None)
-        return rows, str(self.storage.media.path(selected.video_path)) if selected else None
+        scene_id = self.storage.renders.get(takes[0].render_id).scene_id if takes else None
+        cut = self.services.renders.assemble_scene(scene_id) if scene_id else None
+        return (
+            rows,
+            str(self.storage.media.path(selected.video_path)) if selected else None,
+            str(cut) if cut else None,
+        )
 
     @user_errors
     def select_take(self, shot_id: Any, take_id: Any) -> tuple:
@@ -453,7 +494,21 @@ class StudioUI:
                 take_rows = gr.Dataframe(headers=TAKE_COLUMNS, interactive=False, wrap=True)
                 take_id = gr.Number(label="Take to select", precision=0)
                 select_take = gr.Button("Select take")
-                take_video = gr.Video(label="Selected take")
+                with gr.Row():
+                    take_video = gr.Video(label="Selected take")
+                    cut_video = gr.Video(label="Scene as cut (selected takes)", elem_id="cut-video")
+                with gr.Accordion("Redo this shot, the rest of the scene held as selected", open=True):
+                    edit_caption = gr.Textbox(label="Edited caption (empty = as compiled)")
+                    with gr.Row():
+                        edit_seed = gr.Number(label="Seed (-1 = the scene's)", value=-1, precision=0)
+                        strength = gr.Slider(0, 1, value=0.6, step=0.05, label="Vary strength (0 = unchanged, 1 = new)")
+                    with gr.Row():
+                        regenerate = gr.Button("Regenerate shot")
+                        vary = gr.Button("Vary shot")
+                with gr.Accordion("Extend the scene with a new shot", open=False):
+                    extend_caption = gr.Textbox(label="New shot")
+                    extend_duration = gr.Number(label="Duration (s)", value=3.0)
+                    extend = gr.Button("Extend scene")
 
             with gr.Tab("Engine"):
                 gr.Markdown(self.services.engine.markdown())
@@ -524,8 +579,19 @@ class StudioUI:
             cancel_button.click(self.cancel, [render_id], [render_status], api_name="cancel", queue=False)
             render_event.then(lambda s: gr.Dropdown(choices=self._shot_choices(s)), [scene], [take_shot])
 
-            take_shot.change(self.takes, [take_shot], [take_rows, take_video], api_name="takes")
-            select_take.click(self.select_take, [take_shot, take_id], [take_rows, take_video], api_name="select_take")
+            take_outputs = [take_rows, take_video, cut_video]
+            take_shot.change(self.takes, [take_shot], take_outputs, api_name="takes")
+            select_take.click(self.select_take, [take_shot, take_id], take_outputs, api_name="select_take")
+            job_outputs = [render_id, render_status, previews, clips, scene_video]
+            for button, handler, inputs in (
+                (regenerate, self.regenerate, [scene, take_shot, edit_caption, edit_seed, steps, cfg]),
+                (vary, self.vary, [scene, take_shot, edit_caption, strength, edit_seed, steps, cfg]),
+                (extend, self.extend, [scene, extend_caption, extend_duration, edit_seed, steps, cfg]),
+            ):
+                event = button.click(
+                    handler, inputs, job_outputs, api_name=handler.__name__, concurrency_limit=1, concurrency_id="model"
+                )
+                event.then(self.takes, [take_shot], take_outputs)
         return demo
 
     def _shot_choices(self, scene_id: Any) -> list[tuple[str, int]]:

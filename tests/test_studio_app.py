@@ -109,9 +109,9 @@ def test_create_edit_render_and_find_takes(studio):
     assert scene_frames.shape == (65, 96, 160, 3)
     assert services.storage.media.path(render.latents_path).is_file()
 
-    rows, selected_video = client.predict(scene.shots[0].id, api_name="/takes")
+    rows, selected_video, cut_video = client.predict(scene.shots[0].id, api_name="/takes")
     assert [r[1] for r in rows["data"]] == [render_id]
-    assert selected_video is not None
+    assert selected_video is not None and cut_video is not None
 
 
 def test_cancel_stops_the_render_and_records_it(studio):
@@ -175,7 +175,7 @@ def test_a_second_render_adds_takes_without_changing_the_selection(studio):
     shot = services.storage.scenes.get(scene_id).shots[0]
     takes = services.storage.takes.list_for_shot(shot.id)
     assert [(t.render_id, t.selected) for t in takes] == [(second, False), (first, True)]  # newest first
-    rows, _ = client.predict(shot.id, takes[0].id, api_name="/select_take")
+    rows, _, _ = client.predict(shot.id, takes[0].id, api_name="/select_take")
     assert [(r[1], r[3]) for r in rows["data"]] == [(second, True), (first, False)]
     assert services.storage.takes.list_for_shot(shot.id)[1].selected is False
 
@@ -198,3 +198,58 @@ def test_project_rename_duplicate_delete(studio):
     assert project_id not in [p.id for p in services.storage.projects.list_all()]
     assert copy_id in [p.id for p in services.storage.projects.list_all()]
     assert value(renamed[1]) == version + 1
+
+
+def _digest(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_regenerate_a_shot_pick_it_and_extend_the_scene(studio):
+    services, client = studio
+    media = services.storage.media
+    _, scene_id, _ = _scene_with_three_shots(client, "Redo")
+    first = list(client.submit(scene_id, 3, -1, 5.0, 0, 0, "checkpoint default", api_name="/render"))[-1][0]
+    shots = services.storage.scenes.get(scene_id).shots
+    before = {s.id: _digest(media.path(services.storage.takes.list_for_shot(s.id)[0].video_path)) for s in shots}
+
+    updates = list(client.submit(scene_id, shots[1].id, "Ole drops the rope.", 11, 3, 5.0, api_name="/regenerate"))
+    redo = services.storage.renders.get(updates[-1][0])
+    assert (redo.kind, redo.status, redo.settings["shot"]) == ("regenerate", "done", 1)
+    assert len(updates[-1][3]) == 1  # only the redone shot's clip is filed
+    new_take, old_take = services.storage.takes.list_for_shot(shots[1].id)
+    assert (new_take.render_id, new_take.selected, old_take.selected) == (redo.id, False, True)
+    assert new_take.caption == "Ole drops the rope."
+    for shot in (shots[0], shots[2]):  # untouched shots: one take each, files unchanged byte for byte
+        takes = services.storage.takes.list_for_shot(shot.id)
+        assert [t.render_id for t in takes] == [first]
+        assert _digest(media.path(takes[0].video_path)) == before[shot.id]
+
+    rows, selected_clip, cut = client.predict(shots[1].id, new_take.id, api_name="/select_take")
+    assert [r[3] for r in rows["data"]] == [True, False]
+    cut_frames, fps, _ = read_mp4(services.renders.assemble_scene(scene_id))
+    assert cut_frames.shape[0] == 73 and fps == 8  # 3 shots of 3 s at 8 fps on the 4t+1 grid
+    middle, _, _ = read_mp4(media.path(new_take.video_path))
+    assert abs(cut_frames[25:49].astype(int) - middle.astype(int)).mean() < 3  # the new take is in the cut
+
+    # vary with strength 0 keeps the shot; then extend with a 2 s shot
+    list(client.submit(scene_id, shots[2].id, "", 0.0, -1, 3, 5.0, api_name="/vary"))
+    varied = services.storage.takes.list_for_shot(shots[2].id)[0]
+    assert varied.render_id != first
+    updates = list(client.submit(scene_id, "Ole walks away down the pier.", 2.0, -1, 3, 5.0, api_name="/extend"))
+    assert services.storage.renders.get(updates[-1][0]).status == "done"
+    scene = services.storage.scenes.get(scene_id)
+    assert [s.action for s in scene.shots][-1] == "Ole walks away down the pier."
+    (take,) = services.storage.takes.list_for_shot(scene.shots[-1].id)
+    assert take.selected
+    extended, _, _ = read_mp4(services.renders.assemble_scene(scene_id))
+    assert extended.shape[0] == 89  # 73 + 16 frames
+
+
+def test_redo_without_a_render_is_refused(studio):
+    services, client = studio
+    _, scene_id, _ = _scene_with_three_shots(client, "No render")
+    shot = services.storage.scenes.get(scene_id).shots[0]
+    with pytest.raises(AppError, match="no selected take yet"):
+        client.predict(scene_id, shot.id, "", -1, 3, 5.0, api_name="/regenerate")
