@@ -21,6 +21,14 @@ from .errors import (
 )
 from .facade import Storage, build_storage
 from .media import MediaStore, project_media_dir, relative_media_path
+from .portable import (
+    SNAPSHOT_VERSION,
+    ProjectSnapshot,
+    Relocation,
+    read_snapshot,
+    restore_project,
+    snapshot_project,
+)
 from .projects import ProjectRepository
 from .records import (
     CharacterRecord,
@@ -40,6 +48,7 @@ from .takes import TakeRepository
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "FINISHED_STATUSES",
+    "SNAPSHOT_VERSION",
     "CharacterChanges",
     "CharacterRecord",
     "CharacterRepository",
@@ -51,6 +60,8 @@ __all__ = [
     "NotFoundError",
     "ProjectRecord",
     "ProjectRepository",
+    "ProjectSnapshot",
+    "Relocation",
     "RenderKind",
     "RenderRecord",
     "RenderRepository",
@@ -71,5 +82,8 @@ __all__ = [
     "alembic_config",
     "build_storage",
     "project_media_dir",
+    "read_snapshot",
     "relative_media_path",
+    "restore_project",
+    "snapshot_project",
 ]

@@ -26,7 +26,7 @@ class RenderRepository(Repository):
         """A queued render of the scene with every setting it will run with, so it can be reproduced."""
         if kind not in RENDER_KINDS:
             raise StorageValidationError("kind", f"must be one of {', '.join(RENDER_KINDS)}, got {kind!r}")
-        stored_settings = _json_object("settings", settings)
+        stored_settings = json_object("settings", settings)
         with self._db.transaction() as session:
             get_row(session, Scene, scene_id, "scene_id")
             render = Render(
@@ -74,8 +74,8 @@ class RenderRepository(Repository):
         """
         details = {
             "error": None if error is None else check.text("error", error),
-            "timings": None if timings is None else _json_object("timings", timings),
-            "engine": None if engine is None else _json_object("engine", engine),
+            "timings": None if timings is None else json_object("timings", timings),
+            "engine": None if engine is None else json_object("engine", engine),
             "latents_path": None if latents_path is None else relative_media_path(latents_path, "latents_path"),
             "scene_path": None if scene_path is None else relative_media_path(scene_path, "scene_path"),
         }
@@ -136,7 +136,7 @@ def _changed_meanwhile(render_id: int) -> InvalidTransitionError:
     return InvalidTransitionError(f"render {render_id} changed status while this change was saved; reload it")
 
 
-def _json_object(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
+def json_object(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
     """A JSON-safe copy, refused here with the field's name rather than deep inside the driver."""
     if not isinstance(value, Mapping):
         raise StorageValidationError(field, f"must be a mapping of names to values, got {type(value).__name__}")

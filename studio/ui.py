@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -19,7 +21,10 @@ import gradio as gr
 from engine import HoloCineError
 from storage import StorageError
 
+from .bundle import export_bundle, import_bundle
+from .exports.errors import ExportError
 from .renders import EditRequest, RenderRequest, RenderUpdate, describe_compiled
+from .scene_export import EXPORT_FILES, EXPORT_LABELS, export_scene
 from .services import Services
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,7 @@ def user_errors(handler: Callable) -> Callable:
     """Show storage and engine errors (which name the field) as a message; never a traceback."""
 
     def explain(error: Exception) -> gr.Error:
-        if isinstance(error, (StorageError, HoloCineError)):
+        if isinstance(error, (StorageError, HoloCineError, ExportError)):
             return gr.Error(str(error), print_exception=False)
         log.exception("unexpected error in %s", handler.__name__)
         return gr.Error("Something went wrong on the server; the details are in its log.", print_exception=False)
@@ -391,6 +396,29 @@ class StudioUI:
         self.storage.takes.select(_id(take_id, "take"))
         return self.takes(shot_id)
 
+    # -- export and import ------------------------------------------------------------------
+
+    @user_errors
+    def export(self, project_id: Any, scene_id: Any, formats: list[str]) -> list[str]:
+        """Write the chosen exports into a new folder of the data directory; return them for download."""
+        if not formats:
+            raise gr.Error("formats: choose at least one", print_exception=False)
+        folder = self.services.settings.data_dir / "exports" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        files: list[Path] = []
+        for name in formats:
+            if name == "bundle":
+                files.append(export_bundle(self.storage, _id(project_id, "project"), folder / "project.zip"))
+            else:
+                files += export_scene(self.storage, _id(scene_id, "scene"), name, folder / EXPORT_FILES[name])
+        return [str(f) for f in files if f.is_file()]
+
+    @user_errors
+    def import_project(self, bundle: Any) -> tuple:
+        if not bundle:
+            raise gr.Error("bundle: choose a .zip exported by HoloCine Studio", print_exception=False)
+        project = import_bundle(self.storage, Path(bundle))
+        return gr.Dropdown(choices=self.project_choices(), value=project.id), f"Imported project {project.name!r}"
+
     # -- layout --------------------------------------------------------------------------------
 
     def build(self) -> gr.Blocks:
@@ -510,6 +538,15 @@ class StudioUI:
                     extend_duration = gr.Number(label="Duration (s)", value=3.0)
                     extend = gr.Button("Extend scene")
 
+            with gr.Tab("Export"):
+                formats = gr.CheckboxGroup(
+                    [(label, key) for key, label in EXPORT_LABELS.items()], value=["mp4", "pdf"], label="Formats"
+                )
+                export_button = gr.Button("Export", variant="primary")
+                export_files = gr.File(label="Downloads", file_count="multiple", interactive=False)
+                bundle_upload = gr.File(label="Project bundle to import (.zip)", file_types=[".zip"], type="filepath")
+                import_button = gr.Button("Import project")
+
             with gr.Tab("Engine"):
                 gr.Markdown(self.services.engine.markdown())
 
@@ -579,6 +616,8 @@ class StudioUI:
             cancel_button.click(self.cancel, [render_id], [render_status], api_name="cancel", queue=False)
             render_event.then(lambda s: gr.Dropdown(choices=self._shot_choices(s)), [scene], [take_shot])
 
+            export_button.click(self.export, [project, scene, formats], [export_files], api_name="export")
+            import_button.click(self.import_project, [bundle_upload], [project, status], api_name="import_project")
             take_outputs = [take_rows, take_video, cut_video]
             take_shot.change(self.takes, [take_shot], take_outputs, api_name="takes")
             select_take.click(self.select_take, [take_shot, take_id], take_outputs, api_name="select_take")
