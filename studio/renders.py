@@ -183,7 +183,13 @@ class RenderService:
             if not caption:
                 raise SceneValidationError("caption", "describe the new shot")
             new_row = self.storage.shots.add(request.scene_id, action=caption, duration_s=request.duration_s or 0.0)
-            longer = compile_scene(scene_brief(self.storage, self.storage.scenes.get(request.scene_id)), pipe.tokenizer)
+            try:
+                longer = compile_scene(
+                    scene_brief(self.storage, self.storage.scenes.get(request.scene_id)), pipe.tokenizer
+                )
+            except SceneValidationError:
+                self.storage.shots.delete(new_row.id)  # a shot too short to render is not kept
+                raise
             new_shot = Shot(longer.shot_captions[-1], frames=longer.layout.num_frames - layout.num_frames)
             rendered = extended_scene(scene_spec, layout, new_shot)
             return self._job(
