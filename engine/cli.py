@@ -21,12 +21,15 @@ from .attention.context import ATTENTION_MODES
 from .attention.sparse import SPARSE_BACKENDS
 from .errors import HoloCineError, SceneValidationError
 from .events import Cancelled, Progress, SceneFinished, ShotDecoded
+from .lora import LoraSpec, load_lora
 from .output import RenderFolder
 from .pipeline import RenderSettings
 from .scene import SceneSpec
 from .weights import OFFLOADS, VARIANTS, WEIGHTS_ENV, ModelCard, WeightsSpec, load_pipeline
 
 EXIT_USAGE = 2
+DRAFT_STEPS = 4
+LORA_NAME = "cli"
 
 
 def _weights_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,12 +52,28 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("scene", type=Path, help="SCENE.json")
     render.add_argument("--out", type=Path, required=True, help="output folder (must not exist)")
     _weights_arguments(render)
-    render.add_argument("--steps", type=int, default=RenderSettings.steps)
+    render.add_argument(
+        "--steps", type=int, help=f"denoising steps (default {RenderSettings.steps}; {DRAFT_STEPS} with --draft)"
+    )
     render.add_argument("--seed", type=int, default=RenderSettings.seed)
     render.add_argument("--height", type=int)
     render.add_argument("--width", type=int)
     render.add_argument("--frames", type=int, help="total frames (snapped to 4t+1)")
-    render.add_argument("--cfg", type=float, default=RenderSettings.guidance_scale, help="guidance scale, both experts")
+    render.add_argument(
+        "--cfg",
+        type=float,
+        help=f"guidance scale, both experts (default {RenderSettings.guidance_scale}; 1 with --draft)",
+    )
+    render.add_argument(
+        "--lora", help="a Wan2.2 A14B LoRA .safetensors for the high-noise expert (diffusers or original keys)"
+    )
+    render.add_argument("--lora-low", help="its pair for the low-noise expert (default: the same file)")
+    render.add_argument("--lora-strength", type=float, default=1.0)
+    render.add_argument(
+        "--draft",
+        action="store_true",
+        help=f"few-step draft with a step-distillation --lora: {DRAFT_STEPS} steps, CFG 1",
+    )
     render.add_argument("--attention", choices=ATTENTION_MODES, help="default: the checkpoint variant's mode")
     render.add_argument("--backend", default="auto", choices=["auto", *SPARSE_BACKENDS], help="sparse attention kernel")
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -79,7 +98,15 @@ def render(args: argparse.Namespace) -> int:
     scene = read_scene(args.scene)
     overrides = {k: v for k, v in (("height", args.height), ("width", args.width), ("num_frames", args.frames)) if v}
     scene = replace(scene, **overrides)
-    settings = RenderSettings(steps=args.steps, seed=args.seed, guidance_scale=args.cfg, attention=args.attention)
+    if args.draft and not args.lora:
+        raise SceneValidationError("draft", "a draft render needs a step-distillation LoRA: pass --lora")
+    settings = RenderSettings(
+        steps=args.steps or (DRAFT_STEPS if args.draft else RenderSettings.steps),
+        seed=args.seed,
+        guidance_scale=args.cfg if args.cfg is not None else (1.0 if args.draft else RenderSettings.guidance_scale),
+        attention=args.attention,
+        loras=((LORA_NAME, args.lora_strength),) if args.lora else (),
+    )
     settings.validate()
     pipe, info = load_pipeline(
         WeightsSpec.from_env(args.weights, args.dit, args.variant),
@@ -88,6 +115,8 @@ def render(args: argparse.Namespace) -> int:
         attention=args.attention,
         sparse_backend=args.backend,
     )
+    if args.lora:
+        load_lora(pipe, LoraSpec(LORA_NAME, args.lora, args.lora_low))
     print(info.describe(), file=sys.stderr)
     scene, layout = pipe.resolve_scene(scene, settings)  # every input check, before any output exists
 

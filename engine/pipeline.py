@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
+from diffusers.loaders import WanLoraLoaderMixin
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.utils.torch_utils import get_module_execution_device, randn_tensor
 
@@ -24,6 +25,7 @@ from .decode import decode_latent_ranges
 from .editing import SceneEdit
 from .errors import HoloCineError, SceneValidationError
 from .events import Cancelled, Preview, Progress, RenderEvent, SceneFinished, ShotDecoded
+from .lora import activate_loras
 from .preview import LatentPreviewer
 from .sampler import UpstreamFlowScheduler
 from .scene import SceneSpec, ShotLayout, latent_frame_count
@@ -60,6 +62,7 @@ class RenderSettings:
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
     attention: AttentionMode | None = None  # None = the pipeline's mode (chosen by the checkpoint)
     preview_every: int = 1  # 0 = no previews
+    loras: tuple[tuple[str, float], ...] = ()  # loaded LoRA adapters active in this render, with strengths
 
     def validate(self) -> None:
         for name, minimum in (("steps", 1), ("preview_every", 0)):
@@ -82,6 +85,9 @@ class RenderSettings:
             )
         if not isinstance(self.negative_prompt, str):
             raise SceneValidationError("negative_prompt", "must be a string")
+        for name, strength in self.loras:
+            if not isinstance(strength, (int, float)) or isinstance(strength, bool):
+                raise SceneValidationError("loras", f"strength of {name!r} must be a number, got {strength!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -94,7 +100,7 @@ class EncodedPrompt:
     num_tokens: int
 
 
-class HoloCinePipeline(DiffusionPipeline):
+class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
     """Both Wan2.2 experts with HoloCine's shot-aware attention; streams a scene as events."""
 
     model_cpu_offload_seq = "text_encoder->transformer->transformer_2->vae"
@@ -295,7 +301,8 @@ class HoloCinePipeline(DiffusionPipeline):
         tokens_per_frame = (shape[3] // patch[1]) * (shape[4] // patch[2])
         token_layout = ShotTokenLayout(layout.token_ranges(tokens_per_frame), tokens_per_frame)
 
-        # 5. Denoise.
+        # 5. Denoise, with this render's LoRAs active.
+        activate_loras(self, dict(settings.loras))
         default_mode = self.shot_attention.mode
         self.shot_attention.mode = settings.attention or default_mode
         try:
