@@ -10,6 +10,7 @@ Gradio's queue, seeing their position.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -55,7 +56,7 @@ def user_errors(handler: Callable) -> Callable:
         log.exception("unexpected error in %s", handler.__name__)
         return gr.Error("Something went wrong on the server; the details are in its log.", print_exception=False)
 
-    if getattr(handler, "__wrapped_generator__", False):
+    if inspect.isgeneratorfunction(handler):
 
         @functools.wraps(handler)
         def generator(*args: Any) -> Iterator:
@@ -78,11 +79,6 @@ def user_errors(handler: Callable) -> Callable:
             raise explain(error) from error
 
     return plain
-
-
-def streaming(handler: Callable) -> Callable:
-    handler.__wrapped_generator__ = True  # type: ignore[attr-defined]
-    return handler
 
 
 def _id(value: Any, field: str) -> int:
@@ -308,7 +304,6 @@ class StudioUI:
     # -- render --------------------------------------------------------------------------------
 
     @user_errors
-    @streaming
     def render(self, scene_id: Any, steps, seed, cfg, height, width, attention) -> Iterator[tuple]:
         request = RenderRequest(
             scene_id=_id(scene_id, "scene"),
@@ -352,17 +347,14 @@ class StudioUI:
         yield from self._updates(self.services.renders.edit(request))
 
     @user_errors
-    @streaming
     def regenerate(self, scene_id, shot_id, caption, seed, steps, cfg) -> Iterator[tuple]:
         yield from self._edit("regenerate", scene_id, shot_id, caption, 1.0, None, seed, steps, cfg)
 
     @user_errors
-    @streaming
     def vary(self, scene_id, shot_id, caption, strength, seed, steps, cfg) -> Iterator[tuple]:
         yield from self._edit("vary", scene_id, shot_id, caption, strength, None, seed, steps, cfg)
 
     @user_errors
-    @streaming
     def extend(self, scene_id, caption, duration, seed, steps, cfg) -> Iterator[tuple]:
         yield from self._edit("extend", scene_id, None, caption, 1.0, duration, seed, steps, cfg)
 

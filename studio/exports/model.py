@@ -121,3 +121,35 @@ def _check_clip(scene: ExportScene, shot: ExportShot) -> None:
             f"shot {shot.number}'s take {shot.video_path} is {info.width}x{info.height}, "
             f"the scene {scene.width}x{scene.height} (WxH)"
         )
+
+
+def scene_record(scene: ExportScene) -> dict[str, Any]:
+    """Everything an export file carries about its scene: enough to re-render it."""
+    return {
+        "project": scene.project_name,
+        "scene": scene.title,
+        "description": scene.description,
+        "fps": scene.fps,
+        "width": scene.width,
+        "height": scene.height,
+        "prompt": scene.prompt,
+        "global_caption": scene.global_caption,
+        "seed": scene.seed,
+        "settings": scene.settings,
+        "characters": [{"tag": c.tag, "name": c.name, "description": c.description} for c in scene.characters],
+    }
+
+
+def shot_record(shot: ExportShot) -> dict[str, Any]:
+    """Everything an export file carries about one shot."""
+    return {
+        "shot": shot.number,
+        "caption": shot.caption,
+        "action": shot.action,
+        "shot_size": shot.shot_size,
+        "camera_angle": shot.camera_angle,
+        "camera_movement": shot.camera_movement,
+        "dialogue": shot.dialogue,
+        "duration_s": shot.duration_s,
+        "frame_range": list(shot.frame_range),
+    }

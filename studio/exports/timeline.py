@@ -23,14 +23,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path, PurePath
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote
 
 import opentimelineio as otio
 
 from .atomic import write_bytes_atomic
 from .errors import ExportError
-from .model import ExportScene, ExportShot, validate_scene
+from .model import ExportScene, ExportShot, scene_record, shot_record, validate_scene
 from .text_fold import ASCII, fold_text
 from .videos import shot_file_name
 
@@ -118,7 +118,7 @@ def _timeline(scene: ExportScene, media_urls: Sequence[str], rate: float) -> oti
     timeline = otio.schema.Timeline(
         name=f"{scene.project_name} - {scene.title}",
         global_start_time=otio.opentime.RationalTime(0, rate),
-        metadata={METADATA_KEY: _scene_metadata(scene)},
+        metadata={METADATA_KEY: scene_record(scene)},
     )
     track = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     timeline.tracks.append(track)
@@ -136,7 +136,7 @@ def _clip(shot: ExportShot, url: str, rate: float, scale: int) -> otio.schema.Cl
         media_reference=otio.schema.ExternalReference(target_url=url, available_range=whole_file),
         source_range=whole_file,
         metadata={
-            METADATA_KEY: _shot_metadata(shot),
+            METADATA_KEY: shot_record(shot),
             # Reel names are at most 8 characters in CMX 3600; one per shot file keeps them unique.
             "cmx_3600": {"reel": f"SHOT{shot.number:03d}"},
         },
@@ -163,33 +163,3 @@ def _make_edl_safe(timeline: otio.schema.Timeline) -> None:
 
 def _edl_text(text: str) -> str:
     return fold_text(" ".join(text.split()), ASCII)
-
-
-def _scene_metadata(scene: ExportScene) -> dict[str, Any]:
-    return {
-        "project": scene.project_name,
-        "scene": scene.title,
-        "description": scene.description,
-        "fps": scene.fps,
-        "width": scene.width,
-        "height": scene.height,
-        "prompt": scene.prompt,
-        "global_caption": scene.global_caption,
-        "seed": scene.seed,
-        "settings": scene.settings,
-        "characters": [{"tag": c.tag, "name": c.name, "description": c.description} for c in scene.characters],
-    }
-
-
-def _shot_metadata(shot: ExportShot) -> dict[str, Any]:
-    return {
-        "shot": shot.number,
-        "caption": shot.caption,
-        "action": shot.action,
-        "shot_size": shot.shot_size,
-        "camera_angle": shot.camera_angle,
-        "camera_movement": shot.camera_movement,
-        "dialogue": shot.dialogue,
-        "duration_s": shot.duration_s,
-        "frame_range": list(shot.frame_range),
-    }

@@ -17,7 +17,7 @@ import av
 from engine.video import concat_mp4
 
 from .errors import ExportError
-from .model import ExportScene, ExportShot, validate_scene
+from .model import ExportScene, scene_record, shot_record, validate_scene
 
 METADATA_TAG = "comment"  # a standard tag players show, kept by the mp4 muxer's use_metadata_tags
 
@@ -30,8 +30,8 @@ def shot_file_name(number: int) -> str:
 def export_scene_video(scene: ExportScene, path: Path) -> Path:
     """Join the shots' selected takes into one MP4 at `path`, without re-encoding."""
     validate_scene(scene, check_clips=True)
-    record = _scene_record(scene)
-    record["shots"] = [_shot_fields(shot) for shot in scene.shots]
+    record = scene_record(scene)
+    record["shots"] = [shot_record(shot) for shot in scene.shots]
     concat_mp4([shot.video_path for shot in scene.shots], path, _tags(f"{scene.project_name} - {scene.title}", record))
     return Path(path)
 
@@ -45,7 +45,7 @@ def export_shot_videos(scene: ExportScene, folder: Path) -> list[Path]:
     validate_scene(scene, check_clips=True)
     paths = []
     for shot in scene.shots:
-        record = _scene_record(scene) | _shot_fields(shot)
+        record = scene_record(scene) | shot_record(shot)
         path = Path(folder) / shot_file_name(shot.number)
         concat_mp4([shot.video_path], path, _tags(f"{scene.project_name} - {scene.title} - shot {shot.number}", record))
         paths.append(path)
@@ -67,23 +67,6 @@ def read_video_metadata(path: Path) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise ExportError(f"{path}'s '{METADATA_TAG}' tag is not a HoloCine export record")
     return record
-
-
-def _scene_record(scene: ExportScene) -> dict[str, Any]:
-    """What any export file needs to be re-rendered: prompts, seed and settings."""
-    return {
-        "project": scene.project_name,
-        "scene": scene.title,
-        "prompt": scene.prompt,
-        "global_caption": scene.global_caption,
-        "seed": scene.seed,
-        "settings": scene.settings,
-        "fps": scene.fps,
-    }
-
-
-def _shot_fields(shot: ExportShot) -> dict[str, Any]:
-    return {"shot": shot.number, "caption": shot.caption, "frame_range": list(shot.frame_range)}
 
 
 def _tags(title: str, record: dict[str, Any]) -> dict[str, str]:
