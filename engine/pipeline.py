@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 
 import torch
-from diffusers import AutoencoderKLWan, WanTransformer3DModel
+from diffusers import AutoencoderKLWan, FirstBlockCacheConfig, WanTransformer3DModel
 from diffusers.loaders import WanLoraLoaderMixin
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.utils.torch_utils import get_module_execution_device, randn_tensor
@@ -63,6 +63,7 @@ class RenderSettings:
     attention: AttentionMode | None = None  # None = the pipeline's mode (chosen by the checkpoint)
     preview_every: int = 1  # 0 = no previews
     loras: tuple[tuple[str, float], ...] = ()  # loaded LoRA adapters active in this render, with strengths
+    step_cache: float = 0.0  # diffusers' First Block Cache threshold (0 = off): skips blocks on quiet steps
 
     def validate(self) -> None:
         for name, minimum in (("steps", 1), ("preview_every", 0)):
@@ -75,6 +76,8 @@ class RenderSettings:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or value < 0):
                 raise SceneValidationError(name, f"must be a number >= 0, got {value!r}")
+        if isinstance(self.step_cache, bool) or not isinstance(self.step_cache, (int, float)) or self.step_cache < 0:
+            raise SceneValidationError("step_cache", f"must be a threshold >= 0 (0 = off), got {self.step_cache!r}")
         if not isinstance(self.shift, (int, float)) or self.shift <= 0:
             raise SceneValidationError("shift", f"must be a number > 0, got {self.shift!r}")
         if not isinstance(self.boundary_ratio, (int, float)) or not 0 <= self.boundary_ratio <= 1:
@@ -226,9 +229,17 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         t: torch.Tensor,
         prompt: EncodedPrompt,
         token_layout: ShotTokenLayout,
+        pass_name: str,
+        step_index: int,
     ) -> torch.Tensor:
-        """One expert pass; the prompt's text windows (None for the negative prompt) steer cross-attention."""
-        with self.shot_attention.scope(token_layout, prompt.text_windows):
+        """One expert pass; the prompt's text windows (None for the negative prompt) steer cross-attention.
+
+        The named cache context keeps a step cache's state for the cond and uncond passes apart.
+        """
+        with (
+            self.shot_attention.scope(token_layout, prompt.text_windows),
+            model.cache_context(pass_name, step_index=step_index),
+        ):
             return model(
                 hidden_states=latents.to(model.dtype),
                 timestep=t.expand(latents.shape[0]),
@@ -301,8 +312,13 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         tokens_per_frame = (shape[3] // patch[1]) * (shape[4] // patch[2])
         token_layout = ShotTokenLayout(layout.token_ranges(tokens_per_frame), tokens_per_frame)
 
-        # 5. Denoise, with this render's LoRAs active.
+        # 5. Denoise, with this render's LoRAs active and, if asked, a step cache that lives
+        #    only for this render (so no cached state crosses scenes or layouts).
         activate_loras(self, dict(settings.loras))
+        experts = [m for m in (self.transformer, self.transformer_2) if m is not None]
+        if settings.step_cache:
+            for expert_model in experts:
+                expert_model.enable_cache(FirstBlockCacheConfig(threshold=settings.step_cache))
         default_mode = self.shot_attention.mode
         self.shot_attention.mode = settings.attention or default_mode
         try:
@@ -317,9 +333,9 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                     latents = torch.where(held, (1 - sigma_now) * stored + sigma_now * noise, latents)
                 model, expert = self._expert_for(t, boundary_timestep)
                 guidance = settings.guidance_scale if expert == "high_noise" else guidance_2
-                velocity = self._velocity(model, latents, t, positive, token_layout)
+                velocity = self._velocity(model, latents, t, positive, token_layout, "cond", i)
                 if negative_encoded is not None:
-                    velocity_negative = self._velocity(model, latents, t, negative_encoded, token_layout)
+                    velocity_negative = self._velocity(model, latents, t, negative_encoded, token_layout, "uncond", i)
                     velocity = velocity_negative + guidance * (velocity - velocity_negative)
                 sigma = scheduler.sigmas[i]
                 step = i + 1
@@ -337,6 +353,9 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 )
         finally:
             self.shot_attention.mode = default_mode
+            if settings.step_cache:
+                for expert_model in experts:
+                    expert_model.disable_cache()
         if edit is not None:  # held shots end exactly where they were
             latents = torch.where(held, stored, latents)
         denoised_at = time.perf_counter()
