@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lora", help="a Wan2.2 A14B LoRA .safetensors for the high-noise expert (diffusers or original keys)"
     )
     render.add_argument("--lora-low", help="its pair for the low-noise expert (default: the same file)")
+    render.add_argument("--step-cache", type=float, default=0.0, help="First Block Cache threshold (0 = off)")
     render.add_argument("--lora-strength", type=float, default=1.0)
     render.add_argument(
         "--draft",
@@ -106,6 +107,7 @@ def render(args: argparse.Namespace) -> int:
         guidance_scale=args.cfg if args.cfg is not None else (1.0 if args.draft else RenderSettings.guidance_scale),
         attention=args.attention,
         loras=((LORA_NAME, args.lora_strength),) if args.lora else (),
+        step_cache=args.step_cache,
     )
     settings.validate()
     pipe, info = load_pipeline(
