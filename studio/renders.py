@@ -125,8 +125,8 @@ class RenderService:
         self._cancels: dict[int, threading.Event] = {}
         self._lock = threading.Lock()
 
-    def compile(self, scene_id: int) -> CompiledScene:
-        scene = self.storage.scenes.get(scene_id)
+    def compile(self, scene: SceneWithShots) -> CompiledScene:
+        """What `scene`'s storyboard renders as, token count included."""
         return compile_scene(scene_brief(self.storage, scene), self.engine.pipeline.tokenizer)
 
     def cancel(self, render_id: int) -> bool:
@@ -151,7 +151,7 @@ class RenderService:
     def run(self, request: RenderRequest) -> Iterator[RenderUpdate]:
         """Render the whole scene; every shot gets a take."""
         scene_rows = self.storage.scenes.get(request.scene_id)
-        scene_spec = compile_scene(scene_brief(self.storage, scene_rows), self.engine.pipeline.tokenizer).scene
+        scene_spec = self.compile(scene_rows).scene
         if request.height or request.width:
             scene_spec = replace(
                 scene_spec, height=request.height or scene_spec.height, width=request.width or scene_spec.width
@@ -174,7 +174,7 @@ class RenderService:
         pipe = self.engine.pipeline
         scene_rows = self.storage.scenes.get(request.scene_id)
         settings = self._settings(scene_rows, request.steps, request.seed, request.guidance_scale, request.attention)
-        scene_spec = compile_scene(scene_brief(self.storage, scene_rows), pipe.tokenizer).scene
+        scene_spec = self.compile(scene_rows).scene
         scene_spec, layout = pipe.resolve_scene(scene_spec, settings)
         stored = self.selected_latents(scene_rows, scene_spec, layout)
         ids = [shot.id for shot in scene_rows.shots]
@@ -184,9 +184,7 @@ class RenderService:
                 raise SceneValidationError("caption", "describe the new shot")
             new_row = self.storage.shots.add(request.scene_id, action=caption, duration_s=request.duration_s or 0.0)
             try:
-                longer = compile_scene(
-                    scene_brief(self.storage, self.storage.scenes.get(request.scene_id)), pipe.tokenizer
-                )
+                longer = self.compile(self.storage.scenes.get(request.scene_id))
             except SceneValidationError:
                 self.storage.shots.delete(new_row.id)  # a shot too short to render is not kept
                 raise

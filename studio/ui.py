@@ -126,7 +126,7 @@ class StudioUI:
         scene = self.storage.scenes.get(int(scene_id))
         characters = self.storage.characters.list_for_project(scene.scene.project_id)
         try:
-            compiled = self.services.renders.compile(scene.scene.id)
+            compiled = self.services.renders.compile(scene)
             summary: dict[str, Any] = describe_compiled(compiled, scene.scene.fps)
             frames = [end - start for start, end in compiled.layout.frame_ranges]
         except HoloCineError as error:

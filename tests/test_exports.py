@@ -219,8 +219,9 @@ def _pdf_text(path: Path) -> tuple[int, str]:
 
 
 def test_storyboard_pdf(scene: ExportScene, tmp_path: Path) -> None:
-    if pdf_fonts.storyboard_font().regular is None:
-        pytest.skip("DejaVu Sans not installed (Debian package fonts-dejavu-core)")
+    assert pdf_fonts.storyboard_font().regular is not None, (
+        "DejaVu Sans missing: scripts/setup.sh installs Debian's fonts-dejavu-core"
+    )
     pages, text = _pdf_text(write_storyboard_pdf(scene, tmp_path / "board.pdf"))
     assert 2 <= pages <= 4
     assert scene.description in text and "Eleni Ελένη" in text and "[character1]" in text
