@@ -1,0 +1,61 @@
+"""The toy world: scenes the engine accepts, and metrics that read ground truth perfectly."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from engine.scene import snap_frames
+from engine.toyworld import example_scenes, read_shot, score_scene, shot_cut_accuracy, toy_scenes
+from engine.toyworld.metrics import ASPECTS, detect_cuts
+from engine.toyworld.world import BACKGROUNDS, HEIGHT, WIDTH, ToyCharacter, ToyScene, ToyShot
+
+
+def test_metrics_score_ground_truth_perfectly():
+    for scene in itertools.islice(toy_scenes(seed=5), 150):
+        score = score_scene(scene, scene.render())
+        assert score.adherence == {aspect: 1.0 for aspect in ASPECTS}, scene
+        assert score.sca == 1.0 and score.stripe_consistent, scene
+
+
+def test_sampled_scenes_fit_the_engine_grid_and_always_change_setup_at_a_cut():
+    for scene in itertools.islice(toy_scenes(seed=6), 200):
+        spec = scene.spec()
+        layout = spec.layout(scene.num_frames)
+        assert layout.num_frames == scene.num_frames == 33
+        assert layout.frame_ranges == scene.frame_ranges
+        assert all(snap_frames(cut) == cut for cut in scene.cut_frames)
+        assert 2 <= len(scene.shots) <= 4
+        for before, after in zip(scene.shots, scene.shots[1:]):
+            assert (before.framing, before.position) != (after.framing, after.position)
+        assert scene.character.stripe != scene.background
+
+
+def test_each_aspect_is_read_wrong_when_the_pixels_are_wrong():
+    scene = example_scenes()[0]  # red circle on grey: wide left, close centre, wide right
+    wrong = ToyScene(
+        "navy",
+        ToyCharacter("square", "blue", "magenta"),
+        (ToyShot("close", "right", 3), ToyShot("wide", "left", 3), ToyShot("close", "centre", 3)),
+    )
+    score = score_scene(scene, wrong.render())
+    assert score.adherence == {aspect: 0.0 for aspect in ASPECTS}
+    mixed = np.concatenate([scene.render()[:9], wrong.render()[9:]])  # stripe changes after the first cut
+    assert not score_scene(scene, mixed).stripe_consistent
+
+
+def test_blank_frames_read_as_background_only():
+    frames = np.full((4, HEIGHT, WIDTH, 3), BACKGROUNDS["white"], dtype=np.uint8)
+    reading = read_shot(frames)
+    assert reading.background == "white" and reading.shape is None and reading.stripe is None
+
+
+def test_cut_accuracy_is_exp_of_minus_normalised_distance():
+    assert shot_cut_accuracy([9, 21], [9, 21], 33) == 1.0
+    assert shot_cut_accuracy([9, 21], [10, 21], 33) == pytest.approx(np.exp(-1 / 33))
+    assert shot_cut_accuracy([9, 21], [9], 33) == pytest.approx(np.exp(-11 / 33))  # a missed cut: one mean shot
+    assert shot_cut_accuracy([9], [9, 25], 33) == pytest.approx(np.exp(-16.5 / 33))  # an extra cut
+    still = np.zeros((33, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    assert detect_cuts(still) == []
