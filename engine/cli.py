@@ -1,4 +1,4 @@
-"""`python -m engine render SCENE.json --out DIR` and `python -m engine info`.
+"""`python -m engine render SCENE.json --out DIR`, `python -m engine info`, `python -m engine train CONFIG`.
 
 Input a user can fix (a bad scene, missing weights, an unavailable backend) ends with exit
 status 2 and one line on stderr naming the field; the output folder is then not created.
@@ -22,10 +22,11 @@ from .attention.sparse import SPARSE_BACKENDS
 from .errors import HoloCineError, SceneValidationError
 from .events import Cancelled, Progress, SceneFinished, ShotDecoded
 from .lora import LoraSpec, load_lora
+from .memory import MEMORY_MODES
 from .output import RenderFolder
 from .pipeline import RenderSettings
 from .scene import SceneSpec
-from .weights import OFFLOADS, VARIANTS, WEIGHTS_ENV, ModelCard, WeightsSpec, load_pipeline
+from .weights import VARIANTS, WEIGHTS_ENV, ModelCard, WeightsSpec, load_pipeline
 
 EXIT_USAGE = 2
 DRAFT_STEPS = 4
@@ -75,13 +76,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"few-step draft with a step-distillation --lora: {DRAFT_STEPS} steps, CFG 1",
     )
+    render.add_argument(
+        "--compile", action="store_true", help="torch.compile each transformer block (faster steps after warm-up)"
+    )
     render.add_argument("--attention", choices=ATTENTION_MODES, help="default: the checkpoint variant's mode")
     render.add_argument("--backend", default="auto", choices=["auto", *SPARSE_BACKENDS], help="sparse attention kernel")
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    render.add_argument("--offload", default="none", choices=OFFLOADS, help="model / group CPU offload (GPU only)")
+    render.add_argument(
+        "--memory",
+        default="auto",
+        choices=MEMORY_MODES,
+        help="high: all on the GPU; balanced: one model at a time; low: group offload + fp8 weights (24 GB cards)",
+    )
 
     info = commands.add_parser("info", help="devices, attention backends and the weights that would load")
     _weights_arguments(info)
+
+    train = commands.add_parser("train", help="fine-tune (LoRA or full) on multi-shot clips; resumes a run")
+    train.add_argument("config", type=Path, help="CONFIG.json or CONFIG.toml (see engine/training/config.py)")
     return parser
 
 
@@ -113,7 +125,8 @@ def render(args: argparse.Namespace) -> int:
     pipe, info = load_pipeline(
         WeightsSpec.from_env(args.weights, args.dit, args.variant),
         device=args.device,
-        offload=args.offload,
+        memory=args.memory,
+        compile_blocks=args.compile,
         attention=args.attention,
         sparse_backend=args.backend,
     )
@@ -174,10 +187,19 @@ def info(args: argparse.Namespace) -> int:
     return 0
 
 
+def train(args: argparse.Namespace) -> int:
+    from .training.trainer import train as run_training  # peft and the data tools load only to train
+
+    exported = run_training(args.config)
+    print(f"wrote {exported}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return render(args) if args.command == "render" else info(args)
+        commands = {"render": render, "info": info, "train": train}
+        return commands[args.command](args)
     except HoloCineError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -26,6 +26,7 @@ from .editing import SceneEdit
 from .errors import HoloCineError, SceneValidationError
 from .events import Cancelled, Preview, Progress, RenderEvent, SceneFinished, ShotDecoded
 from .lora import activate_loras
+from .memory import peak_memory, reset_peak_memory
 from .preview import LatentPreviewer
 from .sampler import UpstreamFlowScheduler
 from .scene import SceneSpec, ShotLayout, latent_frame_count
@@ -47,6 +48,7 @@ class ModelDefaults:
     width: int = 832
     num_frames: int = 241
     fps: float = 15.0
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT  # what the model's unconditional pass was trained on
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class RenderSettings:
     guidance_scale_2: float | None = None  # low-noise expert; None = same as guidance_scale
     shift: float = 5.0
     boundary_ratio: float = 0.875
-    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    negative_prompt: str | None = None  # None = the model's default (the standard Wan one for real weights)
     attention: AttentionMode | None = None  # None = the pipeline's mode (chosen by the checkpoint)
     preview_every: int = 1  # 0 = no previews
     loras: tuple[tuple[str, float], ...] = ()  # loaded LoRA adapters active in this render, with strengths
@@ -86,7 +88,7 @@ class RenderSettings:
             raise SceneValidationError(
                 "attention", f"must be one of {', '.join(ATTENTION_MODES)}, got {self.attention!r}"
             )
-        if not isinstance(self.negative_prompt, str):
+        if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
             raise SceneValidationError("negative_prompt", "must be a string")
         for name, strength in self.loras:
             if not isinstance(strength, (int, float)) or isinstance(strength, bool):
@@ -182,7 +184,11 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
             height=scene.height or self.defaults.height,
             width=scene.width or self.defaults.width,
             fps=scene.fps or self.defaults.fps,
-            negative_prompt=scene.negative_prompt if scene.negative_prompt is not None else settings.negative_prompt,
+            negative_prompt=next(
+                p
+                for p in (scene.negative_prompt, settings.negative_prompt, self.defaults.negative_prompt)
+                if p is not None
+            ),
         )
         self.check_size(filled.height, filled.width)  # type: ignore[arg-type]
         layout = filled.layout(self.defaults.num_frames)
@@ -266,6 +272,7 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         settings.validate()
         scene, layout = self.resolve_scene(scene, settings)
         device = self._execution_device
+        reset_peak_memory(device)
 
         # 2. Encode the scene prompt (with shot windows) and the negative prompt (without).
         positive = self.encode_prompt(scene.prompt, layout.num_shots, field="prompt")
@@ -381,6 +388,7 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 "total_s": finished - started,
                 "step_s": (denoised_at - encoded_at) / settings.steps,
             },
+            peak_memory_bytes=peak_memory(device),
         )
 
     def __call__(self, scene: SceneSpec, settings: RenderSettings | None = None, **kwargs) -> SceneFinished:

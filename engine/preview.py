@@ -1,4 +1,4 @@
-"""Instant per-shot previews: a linear map from the 16 normalised latent channels to RGB.
+"""Instant per-shot previews: a linear map from the normalised latent channels to RGB.
 
 Decoding with the VAE every step would cost more than the step itself; a 16x3 projection
 of the x0 estimate costs nothing and shows composition and colour as they settle.
@@ -44,3 +44,21 @@ class LatentPreviewer:
     def shot_images(self, x0: torch.Tensor, latent_ranges: Sequence[tuple[int, int]]) -> list[np.ndarray]:
         """The middle latent frame of each shot of the first batch item, as RGB."""
         return [self.frame_rgb(x0[0, :, (start + end - 1) // 2]) for start, end in latent_ranges]
+
+
+def fit_rgb_projection(latents: torch.Tensor, colours: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares `colours ~ latents @ factors + bias` over (N, channels) latents and (N, 3) colours.
+
+    How a trained VAE gets its preview: pair each latent voxel with the mean colour of the
+    pixels it decodes to and solve; returns (factors (channels, 3), bias (3,)).
+    """
+    design = torch.cat([latents, torch.ones(latents.shape[0], 1, dtype=latents.dtype)], dim=1)
+    solution = torch.linalg.lstsq(design, colours).solution
+    return solution[:-1], solution[-1]
+
+
+def projection_r2(factors: torch.Tensor, bias: torch.Tensor, latents: torch.Tensor, colours: torch.Tensor) -> float:
+    """Coefficient of determination of the projection over all colour channels together."""
+    residual = ((colours - (latents @ factors + bias)) ** 2).sum()
+    total = ((colours - colours.mean(dim=0)) ** 2).sum()
+    return float(1.0 - residual / total)

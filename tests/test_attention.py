@@ -35,6 +35,22 @@ def test_sdpa_backend_equals_reference(frames_per_shot):
     assert (actual - expected).abs().max().item() <= 1e-5
 
 
+def test_no_summaries_ablation_is_attention_within_each_shot_only():
+    layout = _layout([3, 1, 5, 2]).isolated()
+    q, k, v = _qkv(layout)
+    per_shot = torch.cat(
+        [
+            torch.nn.functional.scaled_dot_product_attention(
+                *(x[:, start:end].transpose(1, 2) for x in (q, k, v))
+            ).transpose(1, 2)
+            for start, end in layout.shot_ranges
+        ],
+        dim=1,
+    )
+    for kernel in (sparse_reference, sparse_sdpa):
+        assert (kernel(q, k, v, layout) - per_shot).abs().max().item() <= 1e-5
+
+
 def test_reference_bias_is_the_upstream_rule():
     layout = _layout([2, 2, 1], tokens_per_frame=2)  # shots of 4, 4, 2 tokens; summaries 0-1, 4-5, 8-9
     bias = sparse_bias(layout, torch.device("cpu"), torch.float32)

@@ -9,9 +9,9 @@ exactly like stock Wan attention.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -26,6 +26,7 @@ class ShotTokenLayout:
 
     shot_ranges: tuple[tuple[int, int], ...]
     tokens_per_frame: int
+    summaries: bool = True  # False: the "no summaries" ablation, where shots never see each other
 
     def __post_init__(self) -> None:
         expected = 0
@@ -41,7 +42,12 @@ class ShotTokenLayout:
     @property
     def summary_ranges(self) -> tuple[tuple[int, int], ...]:
         """Each shot's first latent frame: the only tokens other shots may see in sparse mode."""
+        if not self.summaries:
+            return ()
         return tuple((start, start + self.tokens_per_frame) for start, _ in self.shot_ranges)
+
+    def isolated(self) -> ShotTokenLayout:
+        return replace(self, summaries=False)
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,9 @@ class ShotAttention:
             raise ValueError(f"attention mode must be one of {ATTENTION_MODES}, got {mode!r}")
         self.mode: AttentionMode = mode
         self.sparse_backend = sparse_backend
-        self.current: AttentionCall | None = None
+        self.summaries = True  # False only for a model trained as the paper's "no summaries" ablation
+        # One call for the whole batch (rendering), or one per batch item (training on mixed scenes).
+        self.current: AttentionCall | tuple[AttentionCall, ...] | None = None
 
     @contextmanager
     def scope(self, layout: ShotTokenLayout, text_windows: torch.Tensor | None) -> Iterator[None]:
@@ -70,6 +78,18 @@ class ShotAttention:
                 "the prompt's shot captions must match the shot layout"
             )
         previous, self.current = self.current, AttentionCall(layout, text_windows)
+        try:
+            yield
+        finally:
+            self.current = previous
+
+    @contextmanager
+    def scope_per_item(self, calls: Sequence[AttentionCall]) -> Iterator[None]:
+        """Like `scope`, but batch item i has its own layout and text windows `calls[i]`."""
+        for call in calls:
+            if call.text_windows is not None and call.text_windows.shape[0] != len(call.layout.shot_ranges):
+                raise ValueError("each item's text windows must match its shot layout")
+        previous, self.current = self.current, tuple(calls)
         try:
             yield
         finally:

@@ -14,7 +14,7 @@ import torch
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.transformers.transformer_wan import WanAttention, WanTransformer3DModel, _get_qkv_projections
 
-from .context import ShotAttention, ShotTokenLayout
+from .context import AttentionCall, ShotAttention, ShotTokenLayout
 from .sparse import SPARSE_BACKENDS
 
 
@@ -62,24 +62,43 @@ class HoloCineAttnProcessor:
             key = apply_rotary_embedding(key, *rotary_emb)
 
         call = self.shot_attention.current
-        if call is None:
-            out = self._dense(query, key, value)
-        elif is_cross:
-            if call.text_windows is None:
-                out = self._dense(query, key, value)
-            else:
-                out = self._window_cross(query, key, value, call.layout, call.text_windows)
-        elif self.shot_attention.mode == "sparse":
-            # Without autograd the queries are dead once attended: let the kernel write over them.
-            reuse_query = not (torch.is_grad_enabled() and query.requires_grad)
-            kernel = SPARSE_BACKENDS[self.shot_attention.sparse_backend]
-            out = kernel(query, key, value, call.layout, out=query if reuse_query else None)
+        if isinstance(call, tuple):  # a training batch whose items have their own shots
+            if len(call) != query.shape[0]:
+                raise ValueError(f"{len(call)} per-item attention layouts for a batch of {query.shape[0]}")
+            out = torch.cat(
+                [
+                    self._attend(query[i : i + 1], key[i : i + 1], value[i : i + 1], is_cross, item)
+                    for i, item in enumerate(call)
+                ]
+            )
         else:
-            out = self._dense(query, key, value)
+            out = self._attend(query, key, value, is_cross, call)
 
         out = out.flatten(2, 3).type_as(query)
         out = attn.to_out[0](out)
         return attn.to_out[1](out)
+
+    def _attend(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        is_cross: bool,
+        call: AttentionCall | None,
+    ) -> torch.Tensor:
+        if call is None:
+            return self._dense(query, key, value)
+        if is_cross:
+            if call.text_windows is None:
+                return self._dense(query, key, value)
+            return self._window_cross(query, key, value, call.layout, call.text_windows)
+        if self.shot_attention.mode == "sparse":
+            # Without autograd the queries are dead once attended: let the kernel write over them.
+            reuse_query = not (torch.is_grad_enabled() and query.requires_grad)
+            kernel = SPARSE_BACKENDS[self.shot_attention.sparse_backend]
+            layout = call.layout if self.shot_attention.summaries else call.layout.isolated()
+            return kernel(query, key, value, layout, out=query if reuse_query else None)
+        return self._dense(query, key, value)
 
     def _dense(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
         return dispatch_attention_fn(

@@ -54,8 +54,9 @@ def sparse_bias(layout: ShotTokenLayout, device: torch.device, dtype: torch.dtyp
         bias[q_start:q_end, q_start:q_end] = 0.0
         for s_start, s_end in layout.summary_ranges:
             bias[q_start:q_end, s_start:s_end] = 0.0
-        own_summary_end = q_start + layout.tokens_per_frame
-        bias[q_start:q_end, q_start:own_summary_end] = math.log(2.0)
+        if layout.summaries:  # its own summary is in its key set twice
+            own_summary_end = q_start + layout.tokens_per_frame
+            bias[q_start:q_end, q_start:own_summary_end] = math.log(2.0)
     return bias
 
 
@@ -65,7 +66,7 @@ def _packed_keys(x: torch.Tensor, layout: ShotTokenLayout, shot: int, summaries:
 
 
 def _summaries(x: torch.Tensor, layout: ShotTokenLayout) -> torch.Tensor:
-    return torch.cat([x[:, start:end] for start, end in layout.summary_ranges], dim=1)
+    return torch.cat([x[:, :0], *(x[:, start:end] for start, end in layout.summary_ranges)], dim=1)
 
 
 def sparse_sdpa(
@@ -77,8 +78,10 @@ def sparse_sdpa(
     shot's tokens] (key order does not change attention), and shot i's result is written
     only after shot i's queries were read, so `out` may be `q`.
     """
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        return _into(out, _sparse_sdpa_differentiable(q, k, v, layout))
     batch, _, heads, head_dim = q.shape
-    summary_len = len(layout.shot_ranges) * layout.tokens_per_frame
+    summary_len = len(layout.summary_ranges) * layout.tokens_per_frame
     longest = max(end - start for start, end in layout.shot_ranges)
     key_buffer = k.new_empty(batch, summary_len + longest, heads, head_dim)
     value_buffer = v.new_empty(batch, summary_len + longest, heads, head_dim)
@@ -98,6 +101,22 @@ def sparse_sdpa(
         )
         out[:, start:end] = shot_out.transpose(1, 2)
     return out
+
+
+def _sparse_sdpa_differentiable(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: ShotTokenLayout
+) -> torch.Tensor:
+    """`sparse_sdpa` for training: autograd keeps every shot's key set, so each gets its own tensor."""
+    k_summaries, v_summaries = _summaries(k, layout), _summaries(v, layout)
+    shots = []
+    for shot, (start, end) in enumerate(layout.shot_ranges):
+        shot_out = F.scaled_dot_product_attention(
+            q[:, start:end].transpose(1, 2),
+            _packed_keys(k, layout, shot, k_summaries).transpose(1, 2),
+            _packed_keys(v, layout, shot, v_summaries).transpose(1, 2),
+        )
+        shots.append(shot_out.transpose(1, 2))
+    return torch.cat(shots, dim=1)
 
 
 def _flash_varlen() -> Callable | None:

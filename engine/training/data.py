@@ -1,0 +1,171 @@
+"""Training clips in, VAE latents out: the data side of the trainer.
+
+A clip is anything with `spec()` (its SceneSpec: captions, cuts, size) and `render()`
+((frames, H, W, 3) uint8 pixels). Clips come from a folder of videos with JSON sidecars,
+or from a Python generator. Each clip is encoded once by the frozen VAE, exactly as the
+pipeline decodes (normalised with the VAE's latents_mean/std), and kept in memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..scene import SceneSpec, Shot, ShotLayout
+from ..video import read_mp4
+from .config import DataConfig, TrainingConfigError
+
+
+class SceneClip(Protocol):
+    def spec(self) -> SceneSpec: ...
+
+    def render(self) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class VideoClip:
+    """A video file and its sidecar: {"global_caption", "shot_captions", "shot_cut_frames"}."""
+
+    video: Path
+    sidecar: Path
+
+    def spec(self) -> SceneSpec:
+        try:
+            meta = json.loads(self.sidecar.read_text(encoding="utf-8"))
+            captions = meta["shot_captions"]
+            cuts = meta.get("shot_cut_frames", [])
+            global_caption = meta["global_caption"]
+        except (OSError, ValueError, KeyError) as error:
+            raise TrainingConfigError("data.folder", f"{self.sidecar}: not a valid sidecar ({error!r})") from error
+        frames = self._num_frames()
+        return SceneSpec(
+            global_caption=global_caption,
+            shots=tuple(Shot(caption) for caption in captions),
+            num_frames=frames,
+            shot_cut_frames=tuple(cuts) if len(captions) > 1 else None,
+        )
+
+    def _num_frames(self) -> int:
+        """The clip's length trimmed down to the 4t+1 grid the VAE needs (at most 3 frames dropped)."""
+        frames, _, _ = read_mp4(self.video)
+        return (len(frames) - 1) // 4 * 4 + 1
+
+    def render(self) -> np.ndarray:
+        frames, _, _ = read_mp4(self.video)
+        return frames[: (len(frames) - 1) // 4 * 4 + 1]
+
+
+def folder_clips(folder: Path) -> list[VideoClip]:
+    clips = [VideoClip(video, video.with_suffix(".json")) for video in sorted(folder.glob("*.mp4"))]
+    missing = [clip.sidecar.name for clip in clips if not clip.sidecar.is_file()]
+    if not folder.is_dir() or not clips:
+        raise TrainingConfigError("data.folder", f"{folder} holds no .mp4 videos")
+    if missing:
+        raise TrainingConfigError("data.folder", f"videos without a JSON sidecar: {', '.join(missing[:5])}")
+    return clips
+
+
+def generator_clips(reference: str, seed: int) -> Iterator[SceneClip]:
+    module_name, _, function_name = reference.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as error:
+        raise TrainingConfigError("data.generator", f"cannot import {reference!r}: {error}") from error
+    return iter(function(seed=seed))
+
+
+def training_clips(config: DataConfig) -> list[SceneClip]:
+    if config.folder is not None:
+        return list(folder_clips(Path(config.folder)))
+    assert config.generator is not None
+    return list(itertools.islice(generator_clips(config.generator, config.seed), config.num_clips))
+
+
+@dataclass(frozen=True)
+class EncodedClip:
+    """A clip as the DiT sees it: normalised latents (C, F, h, w), its prompt's real-token
+    embeddings (tokens, text_dim) and text windows (shots, max_length), and its shot layout."""
+
+    latents: torch.Tensor
+    text: torch.Tensor
+    text_windows: torch.Tensor
+    layout: ShotLayout
+
+
+def pixels_to_unit(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) float in [-1, 1], the VAE's input."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)[None]
+
+
+@torch.no_grad()
+def encode_clips(
+    pipe, clips: Iterable[SceneClip], description: str = "encode clips", batch_size: int = 8
+) -> list[EncodedClip]:
+    """Encode every clip once with the pipeline's VAE (posterior mode), normalised as the DiT expects.
+
+    Consecutive clips of one size share a VAE call; a clip's latents do not depend on its batch.
+    """
+    vae = pipe.vae
+    device = next(vae.parameters()).device
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
+    encoded: list[EncodedClip] = []
+    pending: list[tuple[np.ndarray, SceneSpec, ShotLayout]] = []
+
+    def flush() -> None:
+        pixels = torch.cat([pixels_to_unit(frames) for frames, _, _ in pending]).to(device, vae.dtype)
+        z = vae.encode(pixels).latent_dist.mode().float().cpu()
+        for latents, (_, scene, layout) in zip((z - mean) / std, pending):
+            prompt = pipe.encode_prompt(scene.prompt, layout.num_shots, field="prompt")
+            text = prompt.embeddings[0, : prompt.num_tokens].float().cpu()
+            encoded.append(EncodedClip(latents, text, prompt.text_windows, layout))
+        pending.clear()
+
+    for clip in tqdm(list(clips), desc=description, mininterval=10):
+        scene = clip.spec()
+        frames = clip.render()
+        layout = scene.layout(len(frames))
+        if layout.num_frames != len(frames):
+            raise TrainingConfigError("data", f"a clip has {len(frames)} frames but its scene says {layout.num_frames}")
+        pipe.check_size(frames.shape[1], frames.shape[2])
+        if pending and (len(pending) == batch_size or pending[0][0].shape != frames.shape):
+            flush()
+        pending.append((frames, scene, layout))
+    if pending:
+        flush()
+    return encoded
+
+
+class ClipBatches:
+    """Shuffled batches of same-shape clips, endlessly; its RNG state is part of a checkpoint."""
+
+    def __init__(self, clips: list[EncodedClip], batch_size: int, seed: int) -> None:
+        self.by_shape: dict[tuple[int, ...], list[int]] = {}
+        for index, clip in enumerate(clips):
+            self.by_shape.setdefault(tuple(clip.latents.shape), []).append(index)
+        self.clips = clips
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(seed)
+
+    def next_batch(self) -> list[EncodedClip]:
+        """A batch from one shape bucket, chosen in proportion to its size."""
+        shapes = list(self.by_shape)
+        sizes = np.array([len(self.by_shape[s]) for s in shapes], dtype=np.float64)
+        bucket = self.by_shape[shapes[int(self.rng.choice(len(shapes), p=sizes / sizes.sum()))]]
+        picks = self.rng.choice(len(bucket), size=self.batch_size, replace=len(bucket) < self.batch_size)
+        return [self.clips[bucket[int(i)]] for i in picks]
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def restore(self, state: dict) -> None:
+        self.rng.bit_generator.state = state

@@ -1,0 +1,222 @@
+"""The trainer: same attention and objective as inference, exact resume, exports the engine loads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from engine import RenderSettings, WeightsSpec, load_pipeline
+from engine.attention.context import AttentionCall, ShotAttention, ShotTokenLayout
+from engine.attention.sparse import sparse_reference, sparse_sdpa
+from engine.lora import LoraSpec, load_lora
+from engine.sampler import UpstreamFlowScheduler
+from engine.toyworld import example_scenes
+from engine.training import TrainConfig, Trainer, TrainingConfigError
+from engine.training.config import TimestepSampling
+from engine.training.objective import noisy_latents, sample_sigmas, timesteps_for, velocity_target
+
+TINY_DIT = {
+    "patch_size": [1, 2, 2],
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,
+    "in_channels": 16,
+    "out_channels": 16,
+    "text_dim": 32,
+    "freq_dim": 256,
+    "ffn_dim": 32,
+    "num_layers": 2,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "rope_max_seq_len": 32,
+}
+
+
+def _config(tmp_path, tiny_weights, **overrides) -> TrainConfig:
+    raw = {
+        "output_dir": str(tmp_path / "run"),
+        "weights": str(tiny_weights),
+        "steps": 4,
+        "batch_size": 2,
+        "learning_rate": 1e-2,
+        "warmup_steps": 1,
+        "checkpoint_every": 2,
+        "log_every": 1,
+        "caption_dropout": 0.3,
+        "data": {"generator": "engine.toyworld:toy_scenes", "num_clips": 4},
+        "lora": {"rank": 4},
+        "device": "cpu",
+    }
+    raw.update(overrides)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    return TrainConfig.from_file(path)
+
+
+def test_one_euler_step_on_the_training_target_lands_on_the_next_noise_level():
+    """The velocity the trainer regresses on is exactly what the sampler integrates."""
+    g = torch.Generator().manual_seed(0)
+    clean, noise = torch.randn(1, 4, 3, 2, 2, generator=g), torch.randn(1, 4, 3, 2, 2, generator=g)
+    scheduler = UpstreamFlowScheduler(shift=5.0)
+    scheduler.set_timesteps(10)
+    scheduler.set_begin_index(3)
+    sigma, next_sigma = scheduler.sigmas[3], scheduler.sigmas[4]
+    x = noisy_latents(clean, noise, sigma.view(1))
+    stepped = scheduler.step(velocity_target(clean, noise), scheduler.timesteps[3], x, return_dict=False)[0]
+    torch.testing.assert_close(stepped, noisy_latents(clean, noise, next_sigma.view(1)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(timesteps_for(sigma.view(1)), scheduler.timesteps[3].view(1).float())
+
+
+def test_sigma_sampling_distributions_and_ranges():
+    g = torch.Generator().manual_seed(0)
+    shifted = sample_sigmas(20000, TimestepSampling("shifted", shift=3.0), g)
+    assert abs(shifted.median().item() - 0.75) < 0.01  # the median of u=0.5 under shift 3: 1.5 / 2
+    uniform = sample_sigmas(20000, TimestepSampling("uniform"), g, low=0.875, high=1.0)
+    assert uniform.min() >= 0.875 and uniform.max() < 1.0
+    assert abs(uniform.mean().item() - 0.9375) < 0.002
+    logit = sample_sigmas(20000, TimestepSampling("logit_normal"), g)
+    assert abs(logit.median().item() - 0.5) < 0.01
+
+
+def test_differentiable_sparse_kernel_matches_the_reference_values_and_gradients():
+    layout = ShotTokenLayout(((0, 12), (12, 20), (20, 36)), 4)
+    g = torch.Generator().manual_seed(1)
+    tensors = [torch.randn(2, 36, 2, 8, generator=g, requires_grad=True) for _ in range(3)]
+    copies = [t.detach().clone().requires_grad_(True) for t in tensors]
+    fast, reference = sparse_sdpa(*tensors, layout), sparse_reference(*copies, layout)
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=0)
+    upstream = torch.randn(fast.shape, generator=g)
+    (fast * upstream).sum().backward()
+    (reference * upstream).sum().backward()
+    for a, b in zip(tensors, copies):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=0)
+
+
+def test_per_item_layouts_equal_one_forward_per_item(tiny_pipe):
+    """A training batch mixes scenes; each item must attend exactly as it would alone."""
+    pipe, _ = tiny_pipe
+    model = pipe.transformer
+    g = torch.Generator().manual_seed(2)
+    latents = torch.randn(2, 16, 5, 4, 6, generator=g)
+    text = torch.randn(2, 512, 32, generator=g)
+    tokens_per_frame = 6
+    windows = torch.zeros(2, 512, dtype=torch.bool)
+    windows[0, :7], windows[1, 3:12] = True, True
+    calls = [
+        AttentionCall(ShotTokenLayout(((0, 12), (12, 30)), tokens_per_frame), windows),
+        AttentionCall(ShotTokenLayout(((0, 30),), tokens_per_frame), None),
+    ]
+    timestep = torch.tensor([900.0, 200.0])
+    attention: ShotAttention = pipe.shot_attention
+    with torch.no_grad():
+        with attention.scope_per_item(calls):
+            together = model(latents, timestep, text, return_dict=False)[0]
+        alone = []
+        for i, call in enumerate(calls):
+            with attention.scope(call.layout, call.text_windows):
+                alone.append(model(latents[i : i + 1], timestep[i : i + 1], text[i : i + 1], return_dict=False)[0])
+    torch.testing.assert_close(together, torch.cat(alone), atol=1e-5, rtol=0)
+
+
+def test_config_errors_name_the_field(tmp_path, tiny_weights):
+    with pytest.raises(TrainingConfigError, match="^timesteps.method: must be one of"):
+        _config(tmp_path, tiny_weights, timesteps={"method": "cubic"})
+    with pytest.raises(TrainingConfigError, match="^lora.rnk: is not a setting"):
+        _config(tmp_path, tiny_weights, lora={"rnk": 4})
+    with pytest.raises(TrainingConfigError, match="^data: give exactly one"):
+        _config(tmp_path, tiny_weights, data={"folder": "x", "generator": "a:b"})
+    with pytest.raises(TrainingConfigError, match="^steps: must be int"):
+        _config(tmp_path, tiny_weights, steps="many")
+    with pytest.raises(TrainingConfigError, match="^new_model: a model built from scratch needs mode 'full'"):
+        _config(tmp_path, tiny_weights, new_model={"config": TINY_DIT})
+
+
+def _trainable(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return trainer._trainable_state()
+
+
+def test_lora_run_resumes_exactly_and_exports_a_pair_the_engine_loads(tmp_path, tiny_weights):
+    straight = Trainer(_config(tmp_path / "a", tiny_weights))
+    straight.run()
+    interrupted = Trainer(replace(_config(tmp_path / "b", tiny_weights), steps=2))
+    interrupted.run()
+    resumed = Trainer(_config(tmp_path / "b", tiny_weights))  # same output_dir, now 4 steps: resumes at 2
+    exported = resumed.run()
+    assert resumed.step == 4
+    for key, value in _trainable(straight).items():
+        torch.testing.assert_close(_trainable(resumed)[key], value, atol=0, rtol=0)
+    log = [json.loads(line) for line in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log] == [1, 2, 3, 4]
+
+    pipe, _ = load_pipeline(WeightsSpec(str(tiny_weights)), device="cpu")
+    load_lora(
+        pipe, LoraSpec("trained", str(exported / "high_noise.safetensors"), str(exported / "low_noise.safetensors"))
+    )
+    scene = example_scenes()[0].spec()
+    settings = RenderSettings(steps=3, seed=1, guidance_scale=1.0, preview_every=0)
+    plain = pipe(scene, settings).latents
+    with_lora = pipe(scene, replace(settings, loras=(("trained", 1.0),))).latents
+    at_zero = pipe(scene, replace(settings, loras=(("trained", 0.0),))).latents
+    assert (with_lora - plain).abs().max() > 1e-3
+    torch.testing.assert_close(at_zero, plain, atol=1e-6, rtol=0)
+
+
+def test_full_training_of_a_new_model_exports_a_weights_folder_that_renders(tmp_path, tiny_weights):
+    config = _config(
+        tmp_path,
+        tiny_weights,
+        mode="full",
+        experts=["high_noise"],
+        new_model={"config": TINY_DIT, "experts": 1},
+        steps=2,
+        validation={"every": 2, "steps": 2, "scenes": [example_scenes()[1].spec().to_dict()]},
+    )
+    trainer = Trainer(config)
+    folder = trainer.run()
+    assert (tmp_path / "run" / "validation" / "step-0000002-scene0.mp4").is_file()
+    pipe, info = load_pipeline(WeightsSpec(str(folder)), device="cpu")
+    assert pipe.transformer_2 is None and info.attention_mode == "sparse" and info.dit is None
+    for key, value in trainer.pipe.transformer.state_dict().items():
+        torch.testing.assert_close(pipe.transformer.state_dict()[key], value, atol=0, rtol=0)
+    finished = pipe(example_scenes()[1].spec(), RenderSettings(steps=2, guidance_scale=1.0, preview_every=0))
+    assert finished.video.shape[1] == example_scenes()[1].num_frames
+
+
+def test_gradient_checkpointing_gives_the_same_update(tmp_path, tiny_weights):
+    updates = []
+    for checkpointing in (False, True):
+        config = _config(tmp_path / str(checkpointing), tiny_weights, gradient_checkpointing=checkpointing, steps=1)
+        trainer = Trainer(config)
+        trainer.run()
+        updates.append(_trainable(trainer))
+    for key, value in updates[0].items():
+        torch.testing.assert_close(updates[1][key], value, atol=1e-6, rtol=0)
+
+
+def test_folder_clips_read_videos_and_sidecars(tmp_path):
+    from engine.training.data import folder_clips
+    from engine.video import write_mp4
+
+    scene = example_scenes()[0]
+    video = scene.render()
+    write_mp4(tmp_path / "take.mp4", np.concatenate([video, video[-2:]]), fps=8)  # 35 frames: trimmed to 33
+    (tmp_path / "take.json").write_text(
+        json.dumps(
+            {
+                "global_caption": scene.global_caption,
+                "shot_captions": [shot.caption for shot in scene.shots],
+                "shot_cut_frames": list(scene.cut_frames),
+            }
+        )
+    )
+    (clip,) = folder_clips(tmp_path)
+    spec = clip.spec()
+    assert spec.prompt == scene.spec().prompt
+    assert spec.layout(33).cut_frames == scene.cut_frames and len(clip.render()) == 33
+    (tmp_path / "orphan.mp4").write_bytes((tmp_path / "take.mp4").read_bytes())
+    with pytest.raises(TrainingConfigError, match="^data.folder: videos without a JSON sidecar: orphan.json"):
+        folder_clips(tmp_path)
