@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from engine.memory import MEMORY_MODES
 from studio.services import DATA_DIR_ENV, StudioSettings, build_services
 from studio.ui import build_app
 
@@ -19,9 +20,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--db-url", help="any SQLAlchemy URL (default: sqlite in the data directory)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--memory", default="auto", choices=MEMORY_MODES, help="GPU memory preset (low: 24 GB cards); see README"
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile each transformer block")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    services = build_services(StudioSettings.from_args(args.data_dir, args.db_url, args.weights, args.device))
+    settings = StudioSettings.from_args(
+        args.data_dir, args.db_url, args.weights, args.device, memory=args.memory, compile_blocks=args.compile
+    )
+    services = build_services(settings)
     demo = build_app(services)
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, allowed_paths=[str(services.settings.data_dir)]

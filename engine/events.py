@@ -49,6 +49,7 @@ class SceneFinished:
     latents: torch.Tensor = field(repr=False)  # (1, 16, F, h, w) normalised, float32, CPU
     video: torch.Tensor = field(repr=False)  # (3, T, H, W) in [-1, 1]
     timings: dict[str, float]
+    peak_memory_bytes: int | None = None  # most GPU memory allocated during the render; None off CUDA
 
 
 @dataclass(frozen=True)

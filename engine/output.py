@@ -17,7 +17,7 @@ from safetensors.torch import save_file
 from .errors import HoloCineError
 from .events import SceneFinished, ShotDecoded
 from .pipeline import RenderSettings
-from .scene import SceneSpec, ShotLayout
+from .scene import SceneSpec
 from .video import frames_to_uint8, write_mp4
 from .weights import EngineInfo
 
@@ -29,13 +29,10 @@ def shot_file_name(shot_index: int) -> str:
 
 
 def build_manifest(
-    scene: SceneSpec,
-    layout: ShotLayout,
-    settings: RenderSettings,
-    engine: EngineInfo,
-    timings: dict[str, float],
+    scene: SceneSpec, settings: RenderSettings, engine: EngineInfo, finished: SceneFinished
 ) -> dict[str, Any]:
-    """Everything needed to reproduce the render and to cut it: prompts, layout, settings, engine."""
+    """Everything needed to reproduce the render and to cut it: prompts, layout, settings, engine, cost."""
+    layout = finished.layout
     return {
         "format": MANIFEST_FORMAT,
         "prompt": scene.prompt,
@@ -59,7 +56,8 @@ def build_manifest(
         "seed": settings.seed,
         "settings": settings.to_dict(),
         "engine": engine.to_dict(),
-        "timings": timings,
+        "timings": finished.timings,
+        "peak_gpu_memory_bytes": finished.peak_memory_bytes,
     }
 
 
@@ -96,7 +94,7 @@ class RenderFolder:
         """Write the scene files and move the folder into place; returns the manifest."""
         write_mp4(self.staging / "scene.mp4", frames_to_uint8(event.video), self.scene.fps, self._tags())
         save_file({"latents": event.latents.contiguous()}, str(self.staging / "latents.safetensors"))
-        manifest = build_manifest(self.scene, event.layout, self.settings, self.engine, event.timings)
+        manifest = build_manifest(self.scene, self.settings, self.engine, event)
         (self.staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         self.staging.rename(self.out_dir)
         return manifest

@@ -24,11 +24,14 @@ from transformers import AutoTokenizer, UMT5EncoderModel
 from .attention import AttentionMode
 from .attention.context import ATTENTION_MODES
 from .errors import SceneValidationError, WeightsError
+from .memory import MemoryMode, MemoryPlan, apply_memory_plan, plan_memory
 from .pipeline import HoloCinePipeline, ModelDefaults
 from .preview import LatentPreviewer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TINY_WEIGHTS = REPO_ROOT / "assets" / "tiny-holocine"
+TINY_WEIGHTS = REPO_ROOT / "assets" / "tiny-holocine"  # random weights, real layout: tests and code paths
+TOY_WEIGHTS = REPO_ROOT / "assets" / "toy-holocine"  # trained on the toy world: what a new user sees
+DEFAULT_WEIGHTS = TOY_WEIGHTS
 BASE_HUB_ID = "Wan-AI/Wan2.2-T2V-A14B-Diffusers"
 HOLOCINE_HUB_ID = "hlwang06/HoloCine"
 DIT_FOLDER = "HoloCine_dit"
@@ -36,9 +39,7 @@ MODEL_CARD = "holocine.json"
 WEIGHTS_ENV = "HOLOCINE_WEIGHTS"
 
 Variant = Literal["sparse", "full"]
-Offload = Literal["none", "model", "group"]
 VARIANTS: tuple[Variant, ...] = ("sparse", "full")
-OFFLOADS: tuple[Offload, ...] = ("none", "model", "group")
 
 
 @dataclass(frozen=True)
@@ -51,23 +52,29 @@ class WeightsSpec:
     variant: which DiT pair to load; None = sparse when present, else full.
     """
 
-    base: str = str(TINY_WEIGHTS)
+    base: str = str(DEFAULT_WEIGHTS)
     dit: str = "auto"
     variant: Variant | None = None
 
     @classmethod
     def from_env(cls, weights: str | None = None, dit: str = "auto", variant: Variant | None = None) -> WeightsSpec:
-        """`weights` argument, else $HOLOCINE_WEIGHTS, else the shipped tiny checkpoint."""
-        return cls(base=weights or os.environ.get(WEIGHTS_ENV) or str(TINY_WEIGHTS), dit=dit, variant=variant)
+        """`weights` argument, else $HOLOCINE_WEIGHTS, else the shipped toy-world model."""
+        return cls(base=weights or os.environ.get(WEIGHTS_ENV) or str(DEFAULT_WEIGHTS), dit=dit, variant=variant)
 
 
 @dataclass(frozen=True)
 class ModelCard:
+    """holocine.json. `holocine_experts`: the folder's own transformer(s) are HoloCine DiTs (a model
+    trained by `engine.training`), so no HoloCine_dit folder is needed; `attention`: their mode."""
+
     name: str
     notice: str | None
     random_weights: bool
     defaults: ModelDefaults
     previewer: LatentPreviewer = field(repr=False)
+    holocine_experts: bool = False
+    attention: AttentionMode | None = None
+    attention_summaries: bool = True  # False: a model trained as the "no summaries" ablation
 
     @classmethod
     def read(cls, folder: Path) -> ModelCard:
@@ -81,7 +88,19 @@ class ModelCard:
             previewer = (
                 LatentPreviewer(preview["rgb_factors"], preview["rgb_bias"]) if preview else LatentPreviewer.wan21()
             )
-            return cls(card["name"], card.get("notice"), bool(card.get("random_weights", False)), defaults, previewer)
+            attention = card.get("attention")
+            if attention is not None and attention not in ATTENTION_MODES:
+                raise ValueError(f"attention must be one of {', '.join(ATTENTION_MODES)}, got {attention!r}")
+            return cls(
+                card["name"],
+                card.get("notice"),
+                bool(card.get("random_weights", False)),
+                defaults,
+                previewer,
+                bool(card.get("holocine_experts", False)),
+                attention,
+                bool(card.get("attention_summaries", True)),
+            )
         except (ValueError, KeyError, TypeError) as error:
             raise WeightsError(f"{path} is not a valid model card: {error}") from error
 
@@ -98,19 +117,24 @@ class EngineInfo:
     variant: Variant | None
     device: str
     dtype: str
-    offload: Offload
+    memory: MemoryPlan
     attention_mode: AttentionMode
     sparse_backend: str
+    compiled: bool = False
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        values = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return {**values, "memory": self.memory.to_dict()}
 
     def describe(self) -> str:
         lines = [
             f"model: {self.model_name}",
             f"weights: {self.base}" + (f" + HoloCine DiT {self.variant} from {self.dit}" if self.dit else ""),
-            f"device: {self.device} ({self.dtype}, offload {self.offload})",
-            f"attention: {self.attention_mode} (sparse backend {self.sparse_backend})",
+            f"device: {self.device} ({self.dtype}, memory {self.memory.mode}: offload {self.memory.offload}"
+            + (", fp8 weights" if self.memory.fp8_weights else "")
+            + f"; {self.memory.reason})",
+            f"attention: {self.attention_mode} (sparse backend {self.sparse_backend})"
+            + (", blocks compiled" if self.compiled else ""),
         ]
         if self.notice:
             lines.insert(1, f"NOTE: {self.notice}")
@@ -184,25 +208,39 @@ def _load_dit(file: Path, config_folder: Path, dtype: torch.dtype) -> WanTransfo
     return model
 
 
+def load_text_and_vae(base: Path, dtype: torch.dtype) -> tuple:
+    """The tokenizer, umT5 encoder (in `dtype`) and VAE (float32, tiled) of a weights folder."""
+    tokenizer = _load_component(AutoTokenizer.from_pretrained, base / "tokenizer", "tokenizer")
+    if not getattr(tokenizer, "is_fast", False):
+        raise WeightsError(f"tokenizer in {base / 'tokenizer'} must be a fast tokenizer (tokenizer.json) for offsets")
+    text_encoder = _load_component(UMT5EncoderModel.from_pretrained, base / "text_encoder", "text_encoder", dtype=dtype)
+    vae = _load_component(AutoencoderKLWan.from_pretrained, base / "vae", "vae", torch_dtype=torch.float32)
+    vae.enable_tiling()
+    return tokenizer, text_encoder, vae
+
+
 def load_pipeline(
     spec: WeightsSpec | None = None,
     device: str = "auto",
     dtype: torch.dtype | None = None,
-    offload: Offload = "none",
+    memory: MemoryMode = "auto",
+    compile_blocks: bool = False,
     attention: AttentionMode | None = None,
     sparse_backend: str = "auto",
 ) -> tuple[HoloCinePipeline, EngineInfo]:
-    """Load a ready-to-render pipeline and describe it. bf16 on a GPU, float32 on the CPU."""
+    """Load a ready-to-render pipeline and describe it. bf16 on a GPU, float32 on the CPU.
+
+    `memory` is a preset of `engine.memory` (auto: by the card's free memory). `compile_blocks`
+    compiles each transformer block with torch.compile (diffusers' regional compilation): the
+    first render of each new shot layout pays the compile, later ones run faster.
+    """
     spec = spec or WeightsSpec.from_env()
     if attention is not None and attention not in ATTENTION_MODES:
         raise SceneValidationError("attention", f"must be one of {', '.join(ATTENTION_MODES)}, got {attention!r}")
-    if offload not in OFFLOADS:
-        raise WeightsError(f"offload: must be one of {', '.join(OFFLOADS)}, got {offload!r}")
     if spec.variant is not None and spec.variant not in VARIANTS:
         raise WeightsError(f"variant: must be one of {', '.join(VARIANTS)}, got {spec.variant!r}")
     target = pick_device(device)
-    if offload != "none" and target.type != "cuda":
-        raise WeightsError(f"offload: {offload!r} moves weights between CPU and a GPU; it needs --device cuda")
+    plan = plan_memory(memory, target)
     dtype = dtype or (torch.bfloat16 if target.type == "cuda" else torch.float32)
 
     # With HoloCine DiTs, the base experts' tens of GB are never read: fetch only their configs.
@@ -219,7 +257,7 @@ def load_pipeline(
     card = ModelCard.read(base)
 
     dit_folder: Path | None
-    if spec.dit == "none":
+    if spec.dit == "none" or (spec.dit == "auto" and card.holocine_experts and not (base / DIT_FOLDER).is_dir()):
         dit_folder = None
     elif spec.dit == "auto":
         dit_folder = base / DIT_FOLDER
@@ -252,14 +290,9 @@ def load_pipeline(
             if (base / "transformer_2").is_dir()
             else None
         )
-    tokenizer = _load_component(AutoTokenizer.from_pretrained, base / "tokenizer", "tokenizer")
-    if not getattr(tokenizer, "is_fast", False):
-        raise WeightsError(f"tokenizer in {base / 'tokenizer'} must be a fast tokenizer (tokenizer.json) for offsets")
-    text_encoder = _load_component(UMT5EncoderModel.from_pretrained, base / "text_encoder", "text_encoder", dtype=dtype)
-    vae = _load_component(AutoencoderKLWan.from_pretrained, base / "vae", "vae", torch_dtype=torch.float32)
-    vae.enable_tiling()
+    tokenizer, text_encoder, vae = load_text_and_vae(base, dtype)
 
-    mode: AttentionMode = attention or ("full" if variant in (None, "full") else "sparse")
+    mode: AttentionMode = attention or card.attention or ("full" if variant in (None, "full") else "sparse")
     pipe = HoloCinePipeline(
         tokenizer=tokenizer,
         text_encoder=text_encoder,
@@ -268,15 +301,13 @@ def load_pipeline(
         transformer_2=transformer_2,
         attention_mode=mode,
     )
-    if offload == "none":
-        pipe.to(target)
-    elif offload == "model":
-        pipe.enable_model_cpu_offload(device=target)
-    else:
-        pipe.enable_group_offload(
-            onload_device=target, offload_type="block_level", num_blocks_per_group=1, use_stream=True
-        )
+    apply_memory_plan(pipe, plan, target)
+    if compile_blocks:
+        for expert in (pipe.transformer, pipe.transformer_2):
+            if expert is not None:
+                expert.compile_repeated_blocks()
     pipe.set_attention(sparse_backend=sparse_backend)
+    pipe.shot_attention.summaries = card.attention_summaries
     pipe.defaults = card.defaults
     pipe.previewer = card.previewer
     info = EngineInfo(
@@ -288,8 +319,9 @@ def load_pipeline(
         variant=variant,
         device=str(target),
         dtype=str(dtype).removeprefix("torch."),
-        offload=offload,
+        memory=plan,
         attention_mode=pipe.shot_attention.mode,
         sparse_backend=pipe.shot_attention.sparse_backend,
+        compiled=compile_blocks,
     )
     return pipe, info

@@ -369,7 +369,7 @@ class RenderService:
                     {"comment": scene_spec.prompt},
                 )
                 save_file({"latents": event.latents.contiguous()}, str(media.path(latents)))
-                manifest = build_manifest(scene_spec, event.layout, settings, self.engine.info, event.timings)
+                manifest = build_manifest(scene_spec, settings, self.engine.info, event)
                 media.write_bytes(
                     f"{folder}/manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode()
                 )

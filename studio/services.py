@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import WeightsSpec
+from engine.memory import MemoryMode
 from storage import Storage, build_storage
 
 from .engine import EngineService
@@ -26,13 +27,21 @@ class StudioSettings:
     db_url: str | None = None
     weights: str | None = None
     device: str = "auto"
+    memory: MemoryMode = "auto"
+    compile_blocks: bool = False
 
     @classmethod
     def from_args(
-        cls, data_dir: str | None, db_url: str | None, weights: str | None, device: str = "auto"
+        cls,
+        data_dir: str | None,
+        db_url: str | None,
+        weights: str | None,
+        device: str = "auto",
+        memory: MemoryMode = "auto",
+        compile_blocks: bool = False,
     ) -> StudioSettings:
         folder = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
-        return cls(data_dir=folder, db_url=db_url, weights=weights, device=device)
+        return cls(folder, db_url, weights, device, memory, compile_blocks)
 
 
 @dataclass
@@ -51,5 +60,10 @@ def build_services(settings: StudioSettings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     storage = build_storage(settings.data_dir, database_url=settings.db_url)
     recovered = storage.recover()
-    engine = EngineService(WeightsSpec.from_env(settings.weights), device=settings.device)
+    engine = EngineService(
+        WeightsSpec.from_env(settings.weights),
+        device=settings.device,
+        memory=settings.memory,
+        compile_blocks=settings.compile_blocks,
+    )
     return Services(settings, storage, engine, RenderService(storage, engine), recovered)
