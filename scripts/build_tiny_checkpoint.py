@@ -53,6 +53,7 @@ from tokenizers import (  # noqa: E402
 )
 from transformers import PreTrainedTokenizerFast, UMT5Config, UMT5EncoderModel  # noqa: E402
 
+from engine.preview import fit_rgb_projection, projection_r2  # noqa: E402
 from engine.wan_keys import to_original_wan_keys  # noqa: E402
 
 DEFAULT_OUT = REPO_ROOT / "assets" / "tiny-holocine"
@@ -586,21 +587,6 @@ def preview_samples(vae: AutoencoderKLWan, seed: int) -> tuple[torch.Tensor, tor
     return latents[0].flatten(1).T, colours[0].flatten(1).T
 
 
-def fit_preview(latents: torch.Tensor, colours: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Least-squares `colours ~ latents @ factors + bias`; returns (factors 16x3, bias 3)."""
-    design = torch.cat([latents, torch.ones(latents.shape[0], 1, dtype=latents.dtype)], dim=1)
-    solution = torch.linalg.lstsq(design, colours).solution
-    return solution[:-1], solution[-1]
-
-
-def preview_r2(factors: torch.Tensor, bias: torch.Tensor, latents: torch.Tensor, colours: torch.Tensor) -> float:
-    """Coefficient of determination of the projection over all colour channels together."""
-    predicted = latents @ factors + bias
-    residual = ((colours - predicted) ** 2).sum()
-    total = ((colours - colours.mean(dim=0)) ** 2).sum()
-    return float(1.0 - residual / total)
-
-
 def _round6(value: float) -> float:
     """Six significant digits: stable JSON, far below what a preview can show."""
     return float(f"{value:.6g}")
@@ -649,7 +635,7 @@ def _write_checkpoint(out_dir: Path) -> None:
     )
     pipeline.save_pretrained(str(out_dir), safe_serialization=True)
     _write_holocine_dits(out_dir)
-    factors, bias = fit_preview(*preview_samples(vae, SEEDS["preview_fit"]))
+    factors, bias = fit_rgb_projection(*preview_samples(vae, SEEDS["preview_fit"]))
     card = _model_card(factors, bias)
     text = json.dumps(card, indent=2, sort_keys=True) + "\n"
     (out_dir / "holocine.json").write_text(text, encoding="utf-8")
@@ -682,7 +668,7 @@ def held_out_preview_r2(checkpoint_dir: Path) -> float:
     vae = AutoencoderKLWan.from_pretrained(str(Path(checkpoint_dir) / "vae"))
     factors = torch.tensor(card["preview"]["rgb_factors"], dtype=torch.float64)
     bias = torch.tensor(card["preview"]["rgb_bias"], dtype=torch.float64)
-    return preview_r2(factors, bias, *preview_samples(vae, SEEDS["preview_holdout"]))
+    return projection_r2(factors, bias, *preview_samples(vae, SEEDS["preview_holdout"]))
 
 
 def main(argv: list[str] | None = None) -> None:

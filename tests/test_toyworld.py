@@ -59,3 +59,11 @@ def test_cut_accuracy_is_exp_of_minus_normalised_distance():
     assert shot_cut_accuracy([9], [9, 25], 33) == pytest.approx(np.exp(-16.5 / 33))  # an extra cut
     still = np.zeros((33, HEIGHT, WIDTH, 3), dtype=np.uint8)
     assert detect_cuts(still) == []
+
+
+def test_cuts_are_spikes_not_frame_to_frame_flicker():
+    scene = example_scenes()[0]
+    rng = np.random.default_rng(0)
+    flicker = rng.integers(-6, 7, size=(scene.num_frames, HEIGHT, WIDTH, 3))  # mean change ~4: above the floor
+    noisy = np.clip(scene.render().astype(int) + flicker, 0, 255).astype(np.uint8)
+    assert detect_cuts(noisy) == list(scene.cut_frames)

@@ -23,6 +23,7 @@ SQUARE_MIN_FILL, CIRCLE_MIN_FILL = 0.9, 0.64  # square ~1.0, circle ~0.79, trian
 STRIPE_BAND = 0.06  # of the shape's height, around its middle row
 BODY_BAND = 0.2  # rows further than this from the middle are body, not stripe
 CUT_MIN_DIFFERENCE = 2.5  # mean |frame difference| (0-255) that marks a cut; true cuts are >= 4.4
+CUT_SPIKE = 3.0
 ASPECTS = ("background", "colour", "shape", "framing", "position")
 
 
@@ -75,10 +76,15 @@ def read_shot(frames: np.ndarray) -> ShotReading:
 
 
 def detect_cuts(video: np.ndarray) -> list[int]:
-    """Frames that start a new shot: where the mean absolute change from the previous frame spikes."""
+    """Frames that start a new shot: where the mean absolute change from the previous frame spikes,
+    above an absolute floor and CUT_SPIKE times both neighbouring changes (a generated shot
+    flickers a little from frame to frame, most just after a cut; a cut changes far more)."""
     frames = video.astype(np.float64)
     change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
-    return [int(i) + 1 for i in np.flatnonzero(change > CUT_MIN_DIFFERENCE)]
+    padded = np.pad(change, 1)
+    neighbours = np.maximum(padded[:-2], padded[2:])
+    spikes = (change > CUT_MIN_DIFFERENCE) & (change >= CUT_SPIKE * neighbours)
+    return [int(i) + 1 for i in np.flatnonzero(spikes)]
 
 
 def _matched_distance(requested: list[int], detected: list[int], unmatched_cost: float) -> float:

@@ -222,9 +222,16 @@ class Trainer:
         (self.output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         empty = self.pipe.encode_prompt("", None, field="caption_dropout")
         self.empty_text = empty.embeddings[0, : empty.num_tokens].float().cpu()
-        clips = encode_clips(self.pipe, training_clips(config.data))
-        batches = ClipBatches(clips, config.batch_size, config.seed)
-        self._resume(batches)
+        data_state = self._resume()
+        if self.step < config.steps:  # a finished run only re-exports: no clip needs encoding
+            batches = ClipBatches(encode_clips(self.pipe, training_clips(config.data)), config.batch_size, config.seed)
+            if data_state is not None:
+                batches.restore(data_state)
+            self._train(batches)
+        return self.export()
+
+    def _train(self, batches: ClipBatches) -> None:
+        config = self.config
         log = (self.output_dir / "log.jsonl").open("a", encoding="utf-8")
         smoothed = None
         started, started_step = time.perf_counter(), self.step
@@ -250,7 +257,6 @@ class Trainer:
                 if config.validation.every and (self.step % config.validation.every == 0 or self.step == config.steps):
                     self.validate()
         log.close()
-        return self.export()
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -279,10 +285,11 @@ class Trainer:
         for old in sorted(folder.glob("step-*.pt"))[: -self.config.keep_checkpoints]:
             old.unlink()
 
-    def _resume(self, batches: ClipBatches) -> None:
+    def _resume(self) -> dict | None:
+        """Load the latest checkpoint, if any; returns the data order's RNG state to restore."""
         checkpoints = sorted((self.output_dir / CHECKPOINTS).glob("step-*.pt"))
         if not checkpoints:
-            return
+            return None
         state = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)
         parameters = {
             f"{name}.{key}": value
@@ -299,10 +306,10 @@ class Trainer:
                 parameters[key].copy_(value)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
-        batches.restore(state["data_rng"])
         self.noise_generator.set_state(state["noise_rng"])
         self.step = state["step"]
         tqdm.write(f"resumed from {checkpoints[-1]} (step {self.step})")
+        return state["data_rng"]
 
     # -- validation and export ------------------------------------------------------------------
 
