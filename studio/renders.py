@@ -90,6 +90,14 @@ class RenderUpdate:
     scene_video: Path | None = None
 
 
+def done_message(finished: SceneFinished) -> str:
+    """What the status line says when a render ends: its time and, on a GPU, its peak memory."""
+    message = f"Done in {finished.timings['total_s']:.1f} s"
+    if finished.peak_memory_bytes is not None:
+        message += f", peak GPU memory {finished.peak_memory_bytes / 2**30:.1f} GiB"
+    return message
+
+
 def scene_brief(storage: Storage, scene: SceneWithShots) -> SceneBrief:
     """The storyboard rows as the prompt compiler's input."""
     characters = storage.characters.list_for_project(scene.scene.project_id)
@@ -377,7 +385,7 @@ class RenderService:
                     record.id, "done", timings=event.timings, latents_path=latents, scene_path=scene_video
                 )
                 yield RenderUpdate(
-                    record, f"Done in {event.timings['total_s']:.1f} s", scene_video=media.path(scene_video)
+                    record, done_message(event), scene_video=media.path(scene_video)
                 )
             elif isinstance(event, Cancelled):
                 record = self.storage.renders.transition(record.id, "cancelled")
