@@ -384,9 +384,7 @@ class RenderService:
                 record = self.storage.renders.transition(
                     record.id, "done", timings=event.timings, latents_path=latents, scene_path=scene_video
                 )
-                yield RenderUpdate(
-                    record, done_message(event), scene_video=media.path(scene_video)
-                )
+                yield RenderUpdate(record, done_message(event), scene_video=media.path(scene_video))
             elif isinstance(event, Cancelled):
                 record = self.storage.renders.transition(record.id, "cancelled")
                 yield RenderUpdate(record, f"Cancelled after step {event.step}; shots already decoded are kept")

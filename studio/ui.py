@@ -23,6 +23,7 @@ from engine import HoloCineError
 from storage import StorageError
 
 from .bundle import export_bundle, import_bundle
+from .examples import create_example_projects
 from .exports.errors import ExportError
 from .renders import EditRequest, RenderRequest, RenderUpdate, describe_compiled
 from .scene_export import EXPORT_FILES, EXPORT_LABELS, export_scene
@@ -167,6 +168,17 @@ class StudioUI:
             gr.Dropdown(choices=self.project_choices(), value=project.id),
             gr.Dropdown(choices=self.scene_choices(project.id), value=scene.id),
             f"Created project {project.name!r}",
+        )
+
+    @user_errors
+    def add_examples(self) -> tuple:
+        """One project per example storyboard in the shipped toy model's vocabulary; opens the first."""
+        scene_ids = create_example_projects(self.storage)
+        first = self.storage.scenes.get(scene_ids[0]).scene
+        return (
+            gr.Dropdown(choices=self.project_choices(), value=first.project_id),
+            gr.Dropdown(choices=self.scene_choices(first.project_id), value=first.id),
+            f"Added {len(scene_ids)} example projects: open one and press Render",
         )
 
     @user_errors
@@ -419,6 +431,8 @@ class StudioUI:
             gr.Markdown("# HoloCine Studio")
             if info.random_weights:
                 gr.Markdown(f"> ⚠️ **Tiny random-weight model in use.** {info.notice}")
+            elif info.notice:
+                gr.Markdown(f"> ℹ️ **{info.model_name}.** {info.notice}")
             if self.services.recovered:
                 gr.Markdown(f"> {self.services.recovered} render(s) were interrupted by a restart and are marked so.")
             with gr.Row():
@@ -443,6 +457,7 @@ class StudioUI:
                     rename = gr.Button("Rename")
                     duplicate = gr.Button("Duplicate")
                     delete = gr.Button("Delete", variant="stop")
+                examples = gr.Button("Add example projects (toy-world vocabulary)", elem_id="add-examples")
 
             with gr.Tab("Storyboard"):
                 with gr.Accordion("Scene", open=True):
@@ -453,7 +468,7 @@ class StudioUI:
                         height = gr.Number(label="height", value=480, precision=0)
                         seed = gr.Number(label="seed", value=0, precision=0)
                     description = gr.Textbox(label="Description (place, time, mood, style)", lines=2)
-                    negative = gr.Textbox(label="Negative prompt (empty = the standard Wan one)")
+                    negative = gr.Textbox(label="Negative prompt (empty = the model's default)")
                     scene_version = gr.Number(visible=False, precision=0)
                     save_scene = gr.Button("Save scene")
                 with gr.Accordion("Characters", open=True):
@@ -555,6 +570,7 @@ class StudioUI:
             scene.change(self.storyboard, [scene], storyboard_outputs, api_name="storyboard")
             scene.change(lambda s: gr.Dropdown(choices=self._shot_choices(s), value=None), [scene], [take_shot])
             create.click(self.create_project, [project_name], [project, scene, status], api_name="create_project")
+            examples.click(self.add_examples, None, [project, scene, status], api_name="add_examples")
             rename.click(
                 self.rename_project, [project, project_name, project_version], [project, project_version, status],
                 api_name="rename_project",

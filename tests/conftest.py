@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+from engine.weights import TINY_WEIGHTS, WEIGHTS_ENV
+
+# Without configured weights the engine loads the trained toy model; the suite runs on the tiny
+# random checkpoint (same code path, faster) unless a test asks for another one.
+os.environ.setdefault(WEIGHTS_ENV, str(TINY_WEIGHTS))
 
 
 @pytest.fixture(scope="session")
 def tiny_weights():
-    from engine.weights import TINY_WEIGHTS
-
     assert (TINY_WEIGHTS / "holocine.json").exists(), "run scripts/build_tiny_checkpoint.py"
     return TINY_WEIGHTS
 

@@ -68,3 +68,11 @@ def test_low_mode_fp8_weights_stay_within_tolerance(tiny_weights):
     reference, quantised, other_seed = _render(plain), _render(low), _render(plain, seed=4)
     fp8_error = (quantised - reference).norm()
     assert 0 < fp8_error < 0.25 * (other_seed - reference).norm()
+
+
+def test_compiled_blocks_give_the_plain_result(tiny_weights):
+    """Regional compilation (`--compile`) compiles each transformer block; renders must not change."""
+    plain, _ = _loaded(tiny_weights)
+    compiled, info = load_pipeline(WeightsSpec(str(tiny_weights)), device="cpu", memory="high", compile_blocks=True)
+    assert info.compiled and "blocks compiled" in info.describe()
+    torch.testing.assert_close(_render(compiled), _render(plain), atol=1e-4, rtol=0)

@@ -45,7 +45,7 @@ def test_one_shot_full_attention_equals_stock_wan_pipeline(tiny_weights):
     resolved, layout = pipe.resolve_scene(scene, settings)
     reference = stock(
         prompt=resolved.prompt,
-        negative_prompt=settings.negative_prompt,
+        negative_prompt=resolved.negative_prompt,
         height=resolved.height,
         width=resolved.width,
         num_frames=layout.num_frames,

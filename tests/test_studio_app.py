@@ -253,3 +253,14 @@ def test_redo_without_a_render_is_refused(studio):
     shot = services.storage.scenes.get(scene_id).shots[0]
     with pytest.raises(AppError, match="no selected take yet"):
         client.predict(scene_id, shot.id, "", -1, 3, 5.0, api_name="/regenerate")
+
+
+def test_add_examples_creates_projects_whose_compiled_prompts_are_the_toy_captions(studio):
+    services, client = studio
+    project, scene, status = client.predict(api_name="/add_examples")
+    assert "example projects" in status
+    board = client.predict(value(scene), api_name="/storyboard")
+    shown = "\n".join(str(part) for part in board)
+    assert "[character1] is Dot: a red circle." in shown and "Close-up. [character1] is in the centre." in shown
+    titles = [p.name for p in services.storage.projects.list_all()]
+    assert "Example: Red circle on grey" in titles

@@ -96,6 +96,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100
     lr_schedule: Literal["constant", "cosine"] = "constant"
+    schedule_steps: int | None = None  # the cosine's length when a run stops before its end (None: steps)
     grad_clip: float = 1.0
     timesteps: TimestepSampling = field(default_factory=TimestepSampling)
     boundary_ratio: float = 0.875
@@ -115,6 +116,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise TrainingConfigError(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.schedule_steps is not None and self.schedule_steps < self.steps:
+            raise TrainingConfigError("schedule_steps", f"must be >= steps ({self.steps}), got {self.schedule_steps}")
         if self.learning_rate <= 0:
             raise TrainingConfigError("learning_rate", f"must be > 0, got {self.learning_rate}")
         if not 0 <= self.caption_dropout < 1:

@@ -143,7 +143,8 @@ class Trainer:
         warmup = min(1.0, (step + 1) / max(1, self.config.warmup_steps))
         if self.config.lr_schedule == "constant":
             return warmup
-        return warmup * 0.5 * (1 + math.cos(math.pi * min(step, self.config.steps) / self.config.steps))
+        horizon = self.config.schedule_steps or self.config.steps
+        return warmup * 0.5 * (1 + math.cos(math.pi * min(step, horizon) / horizon))
 
     # -- one step -------------------------------------------------------------------------------
 
