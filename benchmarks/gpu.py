@@ -1,7 +1,7 @@
 """HoloCine at its real size on one GPU: peak memory and seconds per denoising step, per mode.
 
     python benchmarks/gpu.py                  # on a CUDA machine; about 8 minutes on an H100
-    python benchmarks/gpu.py --smoke          # the same code path at toy size, on any device
+    python benchmarks/gpu.py --smoke --frames 61   # the same code path at toy size, on any device
 
 Builds the REAL 14B expert configuration (dim 5120, 40 layers, 40 heads) with random
 weights: each expert is created on the meta device and materialised straight onto the GPU
@@ -212,9 +212,9 @@ def measure(config: dict, device: torch.device, frames_list: list[int], repeats:
     return rows
 
 
-def markdown(rows: list[dict], card: str) -> str:
+def markdown(rows: list[dict], card: str, shapes: str) -> str:
     lines = [
-        f"Measured on {card} by `python benchmarks/gpu.py` (random weights, real 14B shapes, 480x832, 6 shots).",
+        f"Measured on {card} by `python benchmarks/gpu.py` (random weights, {shapes}, 480x832, 6 shots).",
         "",
         "| memory mode | frames | attention | s / CFG step | peak GiB |",
         "|---|---|---|---|---|",
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("no CUDA GPU here: run on a GPU machine, or pass --smoke to check the script at toy size")
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke run, toy-size experts)"
     rows = measure(SMOKE_DIT if args.smoke else REAL_DIT, device, args.frames, args.repeats, emulate=True)
-    table = markdown(rows, card)
+    table = markdown(rows, card, "toy-size experts" if args.smoke else "real 14B shapes")
     print(table)
     if args.out:
         args.out.write_text(json.dumps({"card": card, "rows": rows}, indent=2) + "\n")
