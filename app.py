@@ -1,4 +1,4 @@
-"""Launch HoloCine Studio: `python app.py` serves it on 127.0.0.1:7860 (tiny model unless weights are set)."""
+"""Launch HoloCine Studio: `python app.py` serves it on 127.0.0.1:7860 (the toy-world model unless weights are set)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from studio.ui import build_app
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="HoloCine Studio")
-    parser.add_argument("--weights", help="Wan2.2-T2V-A14B diffusers folder or hub id (default: the tiny model)")
+    parser.add_argument(
+        "--weights",
+        help="Wan2.2-T2V-A14B diffusers folder or hub id (default: $HOLOCINE_WEIGHTS, else the toy-world model)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument(

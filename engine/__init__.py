@@ -1,7 +1,7 @@
 """HoloCine multi-shot video generation on diffusers: a library a researcher can import alone.
 
 from engine import SceneSpec, Shot, RenderSettings, load_pipeline
-pipe, info = load_pipeline()          # the tiny checkpoint unless weights are configured
+pipe, info = load_pipeline()          # the toy-world model unless weights are configured
 for event in pipe.generate(SceneSpec("A lighthouse.", (Shot("Wide."), Shot("Close."))), RenderSettings(steps=4)):
     ...
 """

@@ -35,7 +35,8 @@ LORA_NAME = "cli"
 
 def _weights_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--weights", help=f"Wan2.2-T2V-A14B diffusers folder or hub id (default: ${WEIGHTS_ENV}, else the tiny model)"
+        "--weights",
+        help=f"Wan2.2-T2V-A14B diffusers folder or hub id (default: ${WEIGHTS_ENV}, else the toy-world model)",
     )
     parser.add_argument(
         "--dit",
