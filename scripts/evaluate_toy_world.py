@@ -14,6 +14,7 @@ import itertools
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ def evaluate(
     sca, stripes = [], []
     started = time.perf_counter()
     for index, scene in enumerate(scenes):
-        finished = pipe(scene.spec(), RenderSettings(**{**settings.to_dict(), "seed": settings.seed + index}))
+        finished = pipe(scene.spec(), replace(settings, seed=settings.seed + index))
         score = score_scene(scene, frames_to_uint8(finished.video))
         for aspect in ASPECTS:
             adherence[aspect].append(score.adherence[aspect])

@@ -33,6 +33,7 @@ from build_tiny_checkpoint import reinitialise, vae_init  # noqa: E402
 from engine.preview import fit_rgb_projection, projection_r2  # noqa: E402
 from engine.toyworld import sample_scene, score_scene  # noqa: E402
 from engine.toyworld.world import BACKGROUNDS, render_still  # noqa: E402
+from engine.training.data import pixels_to_unit  # noqa: E402
 from engine.video import frames_to_uint8  # noqa: E402
 
 LATENT_CHANNELS = 8
@@ -45,11 +46,6 @@ VAE_CONFIG = {
 }
 CHARACTER_WEIGHT = 10.0
 LATENT_WEIGHT = 1e-4  # keeps the latents' scale bounded; they are normalised for the DiT afterwards
-
-
-def to_unit(pixels: np.ndarray) -> torch.Tensor:
-    """(..., H, W, 3) uint8 -> float in [-1, 1], channels first: (3, ..., H, W)."""
-    return torch.from_numpy(pixels).float().div(127.5).sub(1.0).movedim(-1, 0)
 
 
 def training_clip(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,11 +63,11 @@ def training_clip(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]
         frames += [stills[shot]] * 4
     frames = np.stack(frames)
     character = (frames != np.array(BACKGROUNDS[scene.background], dtype=np.uint8)).any(axis=-1)
-    return to_unit(frames), torch.from_numpy(character)
+    return pixels_to_unit(frames)[0], torch.from_numpy(character)
 
 
 def scene_video(scene) -> torch.Tensor:
-    return to_unit(scene.render())
+    return pixels_to_unit(scene.render())[0]
 
 
 @torch.no_grad()

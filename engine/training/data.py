@@ -46,20 +46,14 @@ class VideoClip:
             global_caption = meta["global_caption"]
         except (OSError, ValueError, KeyError) as error:
             raise TrainingConfigError("data.folder", f"{self.sidecar}: not a valid sidecar ({error!r})") from error
-        frames = self._num_frames()
-        return SceneSpec(
+        return SceneSpec(  # no num_frames: the length is the video's, known once it is decoded
             global_caption=global_caption,
             shots=tuple(Shot(caption) for caption in captions),
-            num_frames=frames,
             shot_cut_frames=tuple(cuts) if len(captions) > 1 else None,
         )
 
-    def _num_frames(self) -> int:
-        """The clip's length trimmed down to the 4t+1 grid the VAE needs (at most 3 frames dropped)."""
-        frames, _, _ = read_mp4(self.video)
-        return (len(frames) - 1) // 4 * 4 + 1
-
     def render(self) -> np.ndarray:
+        """The frames, trimmed down to the 4t+1 grid the VAE needs (at most 3 dropped)."""
         frames, _, _ = read_mp4(self.video)
         return frames[: (len(frames) - 1) // 4 * 4 + 1]
 
