@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from engine.errors import HoloCineError
+from engine.lora import parse_lora
 from engine.memory import MEMORY_MODES
 from studio.services import DATA_DIR_ENV, StudioSettings, build_services
 from studio.ui import build_app
@@ -27,12 +29,28 @@ def main(argv: list[str] | None = None) -> None:
         "--memory", default="auto", choices=MEMORY_MODES, help="GPU memory preset (low: 24 GB cards); see README"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile each transformer block")
+    parser.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="NAME=HIGH[,LOW]",
+        help="load a Wan2.2 A14B LoRA pair (e.g. a Lightning draft LoRA); each render picks which are on. Repeatable",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    settings = StudioSettings.from_args(
-        args.data_dir, args.db_url, args.weights, args.device, memory=args.memory, compile_blocks=args.compile
-    )
-    services = build_services(settings)
+    try:
+        settings = StudioSettings.from_args(
+            args.data_dir,
+            args.db_url,
+            args.weights,
+            args.device,
+            memory=args.memory,
+            compile_blocks=args.compile,
+            loras=tuple(parse_lora(text) for text in args.lora),
+        )
+        services = build_services(settings)
+    except HoloCineError as error:  # bad weights or LoRAs: say what to fix, no traceback
+        parser.exit(2, f"error: {error}\n")
     demo = build_app(services)
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, allowed_paths=[str(services.settings.data_dir)]

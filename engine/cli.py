@@ -21,7 +21,7 @@ from .attention.context import ATTENTION_MODES
 from .attention.sparse import SPARSE_BACKENDS
 from .errors import HoloCineError, SceneValidationError
 from .events import Cancelled, Progress, SceneFinished, ShotDecoded
-from .lora import LoraSpec, load_lora
+from .lora import DRAFT_GUIDANCE, DRAFT_STEPS, LoraSpec, load_lora
 from .memory import MEMORY_MODES
 from .output import RenderFolder
 from .pipeline import RenderSettings
@@ -29,7 +29,6 @@ from .scene import SceneSpec
 from .weights import VARIANTS, WEIGHTS_ENV, ModelCard, WeightsSpec, load_pipeline
 
 EXIT_USAGE = 2
-DRAFT_STEPS = 4
 LORA_NAME = "cli"
 
 
@@ -64,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--cfg",
         type=float,
-        help=f"guidance scale, both experts (default {RenderSettings.guidance_scale}; 1 with --draft)",
+        help=f"guidance scale, both experts (default {RenderSettings.guidance_scale}; {DRAFT_GUIDANCE:g} with --draft)",
     )
     render.add_argument(
         "--lora", help="a Wan2.2 A14B LoRA .safetensors for the high-noise expert (diffusers or original keys)"
@@ -75,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--draft",
         action="store_true",
-        help=f"few-step draft with a step-distillation --lora: {DRAFT_STEPS} steps, CFG 1",
+        help=f"few-step draft with a step-distillation --lora: {DRAFT_STEPS} steps, CFG {DRAFT_GUIDANCE:g}",
     )
     render.add_argument(
         "--compile", action="store_true", help="torch.compile each transformer block (faster steps after warm-up)"
@@ -117,7 +116,9 @@ def render(args: argparse.Namespace) -> int:
     settings = RenderSettings(
         steps=args.steps or (DRAFT_STEPS if args.draft else RenderSettings.steps),
         seed=args.seed,
-        guidance_scale=args.cfg if args.cfg is not None else (1.0 if args.draft else RenderSettings.guidance_scale),
+        guidance_scale=args.cfg
+        if args.cfg is not None
+        else (DRAFT_GUIDANCE if args.draft else RenderSettings.guidance_scale),
         attention=args.attention,
         loras=((LORA_NAME, args.lora_strength),) if args.lora else (),
         step_cache=args.step_cache,

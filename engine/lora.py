@@ -8,10 +8,15 @@ chooses which are active and how strongly, so switching a draft LoRA on or off c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WeightsError
+
+# Step-distillation LoRAs (e.g. Wan2.2 Lightning) are trained for a few steps without CFG.
+DRAFT_STEPS = 4
+DRAFT_GUIDANCE = 1.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,15 @@ class LoraSpec:
                     f"{field}: no LoRA file at {path} (a .safetensors in diffusers or original Wan keys)"
                 )
         return high, low
+
+
+def parse_lora(text: str) -> LoraSpec:
+    """`NAME=HIGH.safetensors[,LOW.safetensors]`, as a command line names a LoRA pair to load."""
+    name, separator, files = text.partition("=")
+    paths = [part.strip() for part in files.split(",")] if separator else []
+    if not name.strip() or not paths or not paths[0] or len(paths) > 2 or not all(paths):
+        raise WeightsError(f"lora: {text!r} should read NAME=HIGH.safetensors or NAME=HIGH.safetensors,LOW.safetensors")
+    return LoraSpec(name.strip(), paths[0], paths[1] if len(paths) == 2 else None)
 
 
 def load_lora(pipe, spec: LoraSpec) -> None:
@@ -59,12 +73,18 @@ def loaded_loras(pipe) -> list[str]:
     return sorted({name for names in adapters.values() for name in names})
 
 
-def activate_loras(pipe, strengths: dict[str, float]) -> None:
-    """Make exactly these adapters active at these strengths (none: plain experts)."""
+def check_loras(pipe, names: Iterable[str]) -> None:
+    """Refuse a render that names a LoRA this pipeline has not loaded."""
     known = loaded_loras(pipe)
-    for name in strengths:
+    for name in names:
         if name not in known:
             raise WeightsError(f"loras: {name!r} is not loaded; loaded: {', '.join(known) or 'none'}")
+
+
+def activate_loras(pipe, strengths: dict[str, float]) -> None:
+    """Make exactly these adapters active at these strengths (none: plain experts)."""
+    check_loras(pipe, strengths)
+    known = loaded_loras(pipe)
     if not known:
         return
     if not strengths:

@@ -25,7 +25,7 @@ from .decode import decode_latent_ranges
 from .editing import SceneEdit
 from .errors import HoloCineError, SceneValidationError
 from .events import Cancelled, Preview, Progress, RenderEvent, SceneFinished, ShotDecoded
-from .lora import activate_loras
+from .lora import activate_loras, check_loras
 from .memory import peak_memory, reset_peak_memory
 from .preview import LatentPreviewer
 from .sampler import UpstreamFlowScheduler
@@ -174,11 +174,13 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 raise SceneValidationError(name, f"must be a multiple of {factor} for this model, got {value}")
 
     def resolve_scene(self, scene: SceneSpec, settings: RenderSettings | None = None) -> tuple[SceneSpec, ShotLayout]:
-        """Fill unset size/timing from the model's defaults, snap the layout, and check the prompts fit.
+        """Fill unset size/timing from the model's defaults, snap the layout, and check the prompts fit
+        and the settings' LoRAs are loaded.
 
         Cheap (no model runs), so callers validate a scene with it before creating any output.
         """
         settings = settings or RenderSettings()
+        check_loras(self, (name for name, _ in settings.loras))
         filled = replace(
             scene,
             height=scene.height or self.defaults.height,

@@ -57,6 +57,7 @@ class RenderRequest:
     attention: str | None = None  # None = the checkpoint's mode
     height: int | None = None
     width: int | None = None
+    loras: tuple[tuple[str, float], ...] = ()  # loaded LoRAs to switch on, with strengths
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class EditRequest:
     seed: int | None = None
     guidance_scale: float = 5.0
     attention: str | None = None
+    loras: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,14 +148,14 @@ class RenderService:
         event.set()
         return True
 
-    def _settings(
-        self, scene_rows: SceneWithShots, steps: int, seed: int | None, cfg: float, attention
-    ) -> RenderSettings:
+    @staticmethod
+    def _settings(scene_rows: SceneWithShots, request: RenderRequest | EditRequest) -> RenderSettings:
         return RenderSettings(
-            steps=steps,
-            seed=scene_rows.scene.seed if seed is None else seed,
-            guidance_scale=cfg,
-            attention=attention,
+            steps=request.steps,
+            seed=scene_rows.scene.seed if request.seed is None else request.seed,
+            guidance_scale=request.guidance_scale,
+            attention=request.attention,
+            loras=request.loras,
         )
 
     def run(self, request: RenderRequest) -> Iterator[RenderUpdate]:
@@ -164,7 +166,7 @@ class RenderService:
             scene_spec = replace(
                 scene_spec, height=request.height or scene_spec.height, width=request.width or scene_spec.width
             )
-        settings = self._settings(scene_rows, request.steps, request.seed, request.guidance_scale, request.attention)
+        settings = self._settings(scene_rows, request)
         scene_spec, layout = self.engine.pipeline.resolve_scene(scene_spec, settings)  # checks before a row exists
         return self._job(
             "render",
@@ -181,7 +183,7 @@ class RenderService:
         """Regenerate or vary one shot, or extend the scene, holding every other shot as selected."""
         pipe = self.engine.pipeline
         scene_rows = self.storage.scenes.get(request.scene_id)
-        settings = self._settings(scene_rows, request.steps, request.seed, request.guidance_scale, request.attention)
+        settings = self._settings(scene_rows, request)
         scene_spec = self.compile(scene_rows).scene
         scene_spec, layout = pipe.resolve_scene(scene_spec, settings)
         stored = self.selected_latents(scene_rows, scene_spec, layout)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine import WeightsSpec
+from engine.lora import LoraSpec
 from engine.memory import MemoryMode
 from storage import Storage, build_storage
 
@@ -29,6 +30,7 @@ class StudioSettings:
     device: str = "auto"
     memory: MemoryMode = "auto"
     compile_blocks: bool = False
+    loras: tuple[LoraSpec, ...] = ()  # loaded at start-up; each render picks which are active
 
     @classmethod
     def from_args(
@@ -39,9 +41,10 @@ class StudioSettings:
         device: str = "auto",
         memory: MemoryMode = "auto",
         compile_blocks: bool = False,
+        loras: tuple[LoraSpec, ...] = (),
     ) -> StudioSettings:
         folder = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
-        return cls(folder, db_url, weights, device, memory, compile_blocks)
+        return cls(folder, db_url, weights, device, memory, compile_blocks, loras)
 
 
 @dataclass
@@ -65,5 +68,6 @@ def build_services(settings: StudioSettings) -> Services:
         device=settings.device,
         memory=settings.memory,
         compile_blocks=settings.compile_blocks,
+        loras=settings.loras,
     )
     return Services(settings, storage, engine, RenderService(storage, engine), recovered)

@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 
 from engine import HoloCineError
+from engine.lora import DRAFT_GUIDANCE, DRAFT_STEPS
 from storage import StorageError
 
 from .bundle import export_bundle, import_bundle
@@ -80,6 +81,11 @@ def user_errors(handler: Callable) -> Callable:
             raise explain(error) from error
 
     return plain
+
+
+def _loras(names: list[str] | None, strength: Any) -> tuple[tuple[str, float], ...]:
+    """The ticked LoRAs, each at the one strength slider's value."""
+    return tuple((name, float(strength)) for name in names or ())
 
 
 def _id(value: Any, field: str) -> int:
@@ -316,7 +322,9 @@ class StudioUI:
     # -- render --------------------------------------------------------------------------------
 
     @user_errors
-    def render(self, scene_id: Any, steps, seed, cfg, height, width, attention) -> Iterator[tuple]:
+    def render(
+        self, scene_id: Any, steps, seed, cfg, height, width, attention, loras, lora_strength
+    ) -> Iterator[tuple]:
         request = RenderRequest(
             scene_id=_id(scene_id, "scene"),
             steps=int(steps),
@@ -325,6 +333,7 @@ class StudioUI:
             attention=None if attention == "checkpoint default" else attention,
             height=int(height) if height else None,
             width=int(width) if width else None,
+            loras=_loras(loras, lora_strength),
         )
         yield from self._updates(self.services.renders.run(request))
 
@@ -344,7 +353,9 @@ class StudioUI:
             status = f"{update.message} [{update.render.status}, {update.render.progress:.0%}]"
             yield update.render.id, status, previews, clips, scene_video
 
-    def _edit(self, kind: str, scene_id, shot_id, caption, strength, duration, seed, steps, cfg) -> Iterator[tuple]:
+    def _edit(
+        self, kind: str, scene_id, shot_id, caption, strength, duration, seed, steps, cfg, loras, lora_strength
+    ) -> Iterator[tuple]:
         request = EditRequest(
             scene_id=_id(scene_id, "scene"),
             kind=kind,  # type: ignore[arg-type]
@@ -355,20 +366,25 @@ class StudioUI:
             seed=None if seed in (None, "") or seed < 0 else int(seed),
             steps=int(steps),
             guidance_scale=float(cfg),
+            loras=_loras(loras, lora_strength),
         )
         yield from self._updates(self.services.renders.edit(request))
 
     @user_errors
-    def regenerate(self, scene_id, shot_id, caption, seed, steps, cfg) -> Iterator[tuple]:
-        yield from self._edit("regenerate", scene_id, shot_id, caption, 1.0, None, seed, steps, cfg)
+    def regenerate(self, scene_id, shot_id, caption, seed, steps, cfg, loras, lora_strength) -> Iterator[tuple]:
+        yield from self._edit(
+            "regenerate", scene_id, shot_id, caption, 1.0, None, seed, steps, cfg, loras, lora_strength
+        )
 
     @user_errors
-    def vary(self, scene_id, shot_id, caption, strength, seed, steps, cfg) -> Iterator[tuple]:
-        yield from self._edit("vary", scene_id, shot_id, caption, strength, None, seed, steps, cfg)
+    def vary(self, scene_id, shot_id, caption, strength, seed, steps, cfg, loras, lora_strength) -> Iterator[tuple]:
+        yield from self._edit(
+            "vary", scene_id, shot_id, caption, strength, None, seed, steps, cfg, loras, lora_strength
+        )
 
     @user_errors
-    def extend(self, scene_id, caption, duration, seed, steps, cfg) -> Iterator[tuple]:
-        yield from self._edit("extend", scene_id, None, caption, 1.0, duration, seed, steps, cfg)
+    def extend(self, scene_id, caption, duration, seed, steps, cfg, loras, lora_strength) -> Iterator[tuple]:
+        yield from self._edit("extend", scene_id, None, caption, 1.0, duration, seed, steps, cfg, loras, lora_strength)
 
     @user_errors
     def cancel(self, render_id: Any) -> str:
@@ -516,6 +532,17 @@ class StudioUI:
                         ["checkpoint default", "sparse", "full"], value="checkpoint default", label="Attention"
                     )
                 with gr.Row():
+                    lora_names = self.services.engine.lora_names
+                    loras = gr.CheckboxGroup(
+                        lora_names,
+                        label="LoRAs (this render and shot redos)",
+                        info=None if lora_names else "None loaded: start the studio with --lora NAME=FILE[,LOW_FILE]",
+                    )
+                    lora_strength = gr.Slider(0, 2, value=1.0, step=0.05, label="LoRA strength")
+                    draft_button = gr.Button(
+                        f"Draft settings: {DRAFT_STEPS} steps, CFG {DRAFT_GUIDANCE:g} (with a step-distillation LoRA)"
+                    )
+                with gr.Row():
                     render_button = gr.Button("Render", variant="primary", elem_id="render")
                     cancel_button = gr.Button("Cancel", variant="stop")
                 render_id = gr.Number(label="Render", precision=0, interactive=False)
@@ -615,13 +642,16 @@ class StudioUI:
 
             render_event = render_button.click(
                 self.render,
-                [scene, steps, render_seed, cfg, render_height, render_width, attention],
+                [scene, steps, render_seed, cfg, render_height, render_width, attention, loras, lora_strength],
                 [render_id, render_status, previews, clips, scene_video],
                 api_name="render",
                 concurrency_limit=1,
                 concurrency_id="model",
             )
             cancel_button.click(self.cancel, [render_id], [render_status], api_name="cancel", queue=False)
+            draft_button.click(
+                lambda: (DRAFT_STEPS, DRAFT_GUIDANCE), None, [steps, cfg], api_name="draft_settings", queue=False
+            )
             render_event.then(lambda s: gr.Dropdown(choices=self._shot_choices(s)), [scene], [take_shot])
 
             export_button.click(self.export, [project, scene, formats], [export_files], api_name="export")
@@ -636,7 +666,12 @@ class StudioUI:
                 (extend, self.extend, [scene, extend_caption, extend_duration, edit_seed, steps, cfg]),
             ):
                 event = button.click(
-                    handler, inputs, job_outputs, api_name=handler.__name__, concurrency_limit=1, concurrency_id="model"
+                    handler,
+                    [*inputs, loras, lora_strength],
+                    job_outputs,
+                    api_name=handler.__name__,
+                    concurrency_limit=1,
+                    concurrency_id="model",
                 )
                 event.then(self.takes, [take_shot], take_outputs)
         return demo

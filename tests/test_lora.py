@@ -4,48 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from lora_files import diffusers_file, lora_weights, original_file
 
 from engine import RenderSettings, WeightsError, WeightsSpec, load_pipeline
-from engine.lora import LoraSpec, load_lora
-
-TARGETS = {"attn1.to_q": "self_attn.q", "attn2.to_v": "cross_attn.v", "ffn.net.0.proj": "ffn.0"}
-SIZES = {"attn1.to_q": (24, 24), "attn2.to_v": (24, 24), "ffn.net.0.proj": (32, 24)}  # (out, in) of the tiny model
-
-
-def _lora_weights(seed: int, rank: int = 4, width: int | None = None) -> dict[tuple[int, str], tuple]:
-    g = torch.Generator().manual_seed(seed)
-    weights = {}
-    for block in (0, 1):
-        for module, (out_features, in_features) in SIZES.items():
-            down = torch.randn(rank, width or in_features, generator=g) * 0.5
-            up = torch.randn(out_features, rank, generator=g) * 0.5
-            weights[(block, module)] = (down, up)
-    return weights
-
-
-def _diffusers_file(path, weights) -> str:
-    save_file(
-        {
-            f"transformer.blocks.{b}.{m}.lora_{part}.weight": tensor
-            for (b, m), (down, up) in weights.items()
-            for part, tensor in (("A", down), ("B", up))
-        },
-        str(path),
-    )
-    return str(path)
-
-
-def _original_file(path, weights) -> str:
-    save_file(
-        {
-            f"diffusion_model.blocks.{b}.{TARGETS[m]}.lora_{part}.weight": tensor
-            for (b, m), (down, up) in weights.items()
-            for part, tensor in (("A", down), ("B", up))
-        },
-        str(path),
-    )
-    return str(path)
+from engine.lora import LoraSpec, load_lora, parse_lora
 
 
 @pytest.fixture
@@ -57,8 +19,8 @@ def pipe(tiny_weights):
 def test_lora_changes_both_experts_and_strength_zero_changes_nothing(pipe, tmp_path, three_shot_scene):
     settings = RenderSettings(steps=4, seed=3, guidance_scale=1.0)  # draft mode: few steps, no CFG
     plain = pipe(three_shot_scene, settings).latents
-    high = _diffusers_file(tmp_path / "high.safetensors", _lora_weights(1))
-    low = _diffusers_file(tmp_path / "low.safetensors", _lora_weights(2))
+    high = diffusers_file(tmp_path / "high.safetensors", lora_weights(1))
+    low = diffusers_file(tmp_path / "low.safetensors", lora_weights(2))
     load_lora(pipe, LoraSpec("draft", high, low))
     assert pipe(three_shot_scene, settings).latents.equal(plain)  # loaded but not chosen: inactive
 
@@ -72,10 +34,10 @@ def test_lora_changes_both_experts_and_strength_zero_changes_nothing(pipe, tmp_p
 
 
 def test_original_and_diffusers_key_formats_give_the_same_result(tiny_weights, tmp_path, three_shot_scene):
-    weights = _lora_weights(5)
+    weights = lora_weights(5)
     settings = RenderSettings(steps=3, seed=1, loras=(("style", 0.8),))
     results = []
-    for writer in (_diffusers_file, _original_file):
+    for writer in (diffusers_file, original_file):
         pipe, _ = load_pipeline(WeightsSpec(str(tiny_weights)), device="cpu")
         load_lora(pipe, LoraSpec("style", writer(tmp_path / f"{writer.__name__}.safetensors", weights)))
         results.append(pipe(three_shot_scene, settings).latents)
@@ -85,11 +47,24 @@ def test_original_and_diffusers_key_formats_give_the_same_result(tiny_weights, t
 def test_missing_mismatched_and_unknown_loras_are_clear_errors(pipe, tmp_path, three_shot_scene):
     with pytest.raises(WeightsError, match="no LoRA file"):
         load_lora(pipe, LoraSpec("missing", str(tmp_path / "nope.safetensors")))
-    wrong = _diffusers_file(tmp_path / "wrong.safetensors", _lora_weights(1, width=48))
+    wrong = diffusers_file(tmp_path / "wrong.safetensors", lora_weights(1, width=48))
     with pytest.raises(WeightsError, match="does not fit this model"):
         load_lora(pipe, LoraSpec("wrong", wrong))
+    ghost = RenderSettings(steps=1, loras=(("ghost", 1.0),))
     with pytest.raises(WeightsError, match="'ghost' is not loaded"):
-        pipe(three_shot_scene, RenderSettings(steps=1, loras=(("ghost", 1.0),)))
+        pipe.resolve_scene(three_shot_scene, ghost)  # the cheap check callers run before creating output
+    with pytest.raises(WeightsError, match="'ghost' is not loaded"):
+        pipe(three_shot_scene, ghost)
+
+
+def test_parse_lora_reads_a_name_and_a_pair_and_says_how_to_write_it():
+    assert parse_lora("fast=/m/high.safetensors,/m/low.safetensors") == LoraSpec(
+        "fast", "/m/high.safetensors", "/m/low.safetensors"
+    )
+    assert parse_lora(" style = s.safetensors") == LoraSpec("style", "s.safetensors")
+    for bad in ("style", "=a.safetensors", "x=", "x=a,b,c", "x=a,"):
+        with pytest.raises(WeightsError, match="lora: .* should read NAME=HIGH.safetensors"):
+            parse_lora(bad)
 
 
 def test_cli_draft_render_with_a_lora(tmp_path, capsys):
@@ -101,7 +76,7 @@ def test_cli_draft_render_with_a_lora(tmp_path, capsys):
     scene.write_text(
         json.dumps({"global_caption": "A pier at night.", "shots": [{"caption": "Wide."}, {"caption": "Close."}]})
     )
-    lora = _original_file(tmp_path / "lightning.safetensors", _lora_weights(7))
+    lora = original_file(tmp_path / "lightning.safetensors", lora_weights(7))
     assert (
         main(["render", str(scene), "--out", str(tmp_path / "draft"), "--draft", "--lora", lora, "--device", "cpu"])
         == 0

@@ -5,11 +5,16 @@ from __future__ import annotations
 import socket
 import threading
 
+import numpy as np
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from lora_files import diffusers_file, lora_weights
 
+from engine import WeightsError
+from engine.lora import LoraSpec
 from engine.video import read_mp4
+from studio.renders import RenderRequest
 from studio.services import StudioSettings, build_services
 from studio.ui import build_app
 
@@ -27,7 +32,10 @@ def value(output):
 
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
-    services = build_services(StudioSettings(data_dir=tmp_path_factory.mktemp("studio-data"), device="cpu"))
+    style = diffusers_file(tmp_path_factory.mktemp("loras") / "style.safetensors", lora_weights(5))
+    services = build_services(
+        StudioSettings(data_dir=tmp_path_factory.mktemp("studio-data"), device="cpu", loras=(LoraSpec("style", style),))
+    )
     demo = build_app(services)
     demo.queue()
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
@@ -151,6 +159,44 @@ def test_bad_input_names_the_field_and_keeps_saved_data(studio):
         client.predict(scene_id, 4, -1, 5.0, 100, 0, "checkpoint default", api_name="/render")
     assert "height" in str(caught.value) and "multiple of 16" in str(caught.value)
     assert "Traceback" not in str(caught.value)
+
+
+def test_a_render_switches_on_a_loaded_lora_and_draft_settings_fill_the_sliders(studio):
+    services, client = studio
+    assert "**LoRAs:** style" in services.engine.markdown()
+    assert client.predict(api_name="/draft_settings") == (4, 1.0)
+    _, scene_id, _ = _scene_with_three_shots(client, "Styled")
+    rows = []
+    for loras, strength in (([], 1.0), (["style"], 0.8)):
+        final = list(
+            client.submit(scene_id, 2, -1, 1.0, 0, 0, "checkpoint default", loras, strength, api_name="/render")
+        )
+        rows.append(services.storage.renders.get(final[-1][0]))
+    assert [row.settings["loras"] for row in rows] == [[], [["style", 0.8]]]
+    plain, styled = (read_mp4(services.storage.media.path(row.scene_path))[0] for row in rows)
+    assert np.abs(plain.astype(int) - styled.astype(int)).mean() > 1.0  # the LoRA really changed the experts
+
+    shot = services.storage.scenes.get(scene_id).shots[1]
+    redo = list(client.submit(scene_id, shot.id, "", -1, 2, 1.0, ["style"], 0.5, api_name="/regenerate"))
+    assert services.storage.renders.get(redo[-1][0]).settings["loras"] == [["style", 0.5]]
+
+    renders_before = len(services.storage.renders.list_for_scene(scene_id))
+    with pytest.raises(WeightsError, match="loras: 'sepia' is not loaded; loaded: style"):
+        services.renders.run(RenderRequest(scene_id, steps=2, loras=(("sepia", 1.0),)))
+    assert len(services.storage.renders.list_for_scene(scene_id)) == renders_before  # refused before any row
+
+
+def test_app_refuses_a_malformed_or_missing_lora_before_serving(tmp_path, capsys):
+    import app
+
+    for argument, message in (
+        ("style", "should read NAME=HIGH"),
+        (f"style={tmp_path}/gone.safetensors", "no LoRA file"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            app.main(["--data-dir", str(tmp_path), "--device", "cpu", "--lora", argument])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
 
 
 def test_startup_marks_a_crashed_render_interrupted(tmp_path):
