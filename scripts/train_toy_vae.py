@@ -16,7 +16,6 @@ import json
 import math
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +46,6 @@ VAE_CONFIG = {
 }
 CHARACTER_WEIGHT = 10.0
 LATENT_WEIGHT = 1e-4  # keeps the latents' scale bounded; they are normalised for the DiT afterwards
-DECODER_CLIP_FRAMES = 17  # five latent frames: two shots, so the clip holds still frames and a cut
-LATENT_JITTER = 0.1  # decoder stage: Gaussian noise on the latents, in units of their std
 
 
 def training_clip(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,11 +71,8 @@ def scene_video(scene) -> torch.Tensor:
 
 
 @torch.no_grad()
-def measure(vae: AutoencoderKLWan, seed: int, num_scenes: int, keep_statistics: bool = False) -> dict:
-    """Latent statistics, the preview fit, and the toy metrics on VAE round trips of whole scenes.
-
-    With `keep_statistics` the config's latent mean and std are kept (a DiT was trained on
-    latents normalised by them) instead of measured afresh."""
+def measure(vae: AutoencoderKLWan, seed: int, num_scenes: int) -> dict:
+    """Latent statistics, the preview fit, and the toy metrics on VAE round trips of whole scenes."""
     rng = np.random.default_rng(seed)
     scenes = [sample_scene(rng) for _ in range(num_scenes)]
     latents, colours, psnr, adherence, sca, stripes = [], [], [], [], [], []
@@ -94,10 +88,8 @@ def measure(vae: AutoencoderKLWan, seed: int, num_scenes: int, keep_statistics: 
         stripes.append(score.stripe_consistent)
         colours.append(video)
     z_all = torch.cat(latents)
-    if keep_statistics:
-        mean, std = torch.tensor(vae.config.latents_mean), torch.tensor(vae.config.latents_std)
-    else:
-        mean, std = z_all.mean(dim=(0, 2, 3, 4)), z_all.std(dim=(0, 2, 3, 4))
+    mean = z_all.mean(dim=(0, 2, 3, 4))
+    std = z_all.std(dim=(0, 2, 3, 4))
     normalised = (z_all - mean.view(1, -1, 1, 1, 1)) / std.view(1, -1, 1, 1, 1)
     # Mean colour of each latent voxel's pixels: frame 0 alone, then groups of 4 frames, 8x8 blocks.
     pixels = torch.cat(colours)
@@ -148,68 +140,7 @@ def decode_unclamped(vae: AutoencoderKLWan, z: torch.Tensor) -> torch.Tensor:
     return torch.cat(frames, dim=2)
 
 
-def scene_clip(rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(3, F, H, W): a whole random scene of DECODER_CLIP_FRAMES frames, and the (F, H, W) mask
-    of its character pixels."""
-    scene = sample_scene(rng, DECODER_CLIP_FRAMES)
-    frames = scene.render()
-    character = (frames != np.array(BACKGROUNDS[scene.background], dtype=np.uint8)).any(axis=-1)
-    return pixels_to_unit(frames)[0], torch.from_numpy(character)
-
-
-def reconstruction_loss(decoded: torch.Tensor, clips: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """L1 + L2 with character pixels weighing CHARACTER_WEIGHT times a background pixel: they are
-    ~10% of the pixels, and three of the four backgrounds are grey, so an unweighted loss learns a
-    grey-scale decoder first and chroma and stripes only very slowly."""
-    weights = (1.0 + (CHARACTER_WEIGHT - 1.0) * masks.float()).unsqueeze(1)
-    error = (decoded - clips).abs() + (decoded - clips).pow(2)
-    return (weights * error).sum() / (weights.sum() * 3)
-
-
-def fit(
-    vae: AutoencoderKLWan,
-    steps: int,
-    lr: float,
-    next_batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
-    latents: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-    out: Path,
-    save_every: int,
-) -> None:
-    """The optimisation loop both stages share: AdamW on the VAE's trainable parameters, warmup
-    then cosine; `latents(clips)` gives the latents to decode and a penalty to add to the loss."""
-    parameters = [p for p in vae.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
-    )
-    progress = tqdm(range(steps), desc="toy VAE", mininterval=10)
-    for step in progress:
-        clips, masks = next_batch()
-        z, penalty = latents(clips)
-        loss = reconstruction_loss(decode_unclamped(vae, z), clips, masks) + penalty
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        schedule.step()
-        progress.set_postfix(loss=f"{loss.item():.4f}")
-        if save_every and (step + 1) % save_every == 0:  # a snapshot to look at while it trains
-            vae.save_pretrained(str(out / "snapshot"), safe_serialization=True)
-    vae.eval()
-
-
-def finish(vae: AutoencoderKLWan, out: Path, seed: int, training: dict, keep_statistics: bool = False) -> dict:
-    """Measure, store the latent statistics in the config, save, and write the report."""
-    report = measure(vae, seed + 1, num_scenes=24, keep_statistics=keep_statistics)
-    vae.register_to_config(latents_mean=report["latents_mean"], latents_std=report["latents_std"])
-    vae.save_pretrained(str(out), safe_serialization=True)
-    report["training"] = training
-    (out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    return report
-
-
 def train(out: Path, steps: int, batch: int, lr: float, seed: int, base_dim: int, save_every: int = 0) -> dict:
-    """Stage 1: the whole autoencoder on 9-frame clips."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     vae = AutoencoderKLWan(
@@ -222,64 +153,47 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, base_dim: int
     # the mean image first and the autoencoder stalls (4 images overfit to MSE 0.2 in 60 steps;
     # local init: 0.04).
     reinitialise(vae, seed, vae_init)
-
-    def latents(clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
+    )
+    started = time.perf_counter()
+    progress = tqdm(range(steps), desc="toy VAE", mininterval=10)
+    for step in progress:
+        clips, masks = (torch.stack(parts) for parts in zip(*(training_clip(rng) for _ in range(batch))))
+        posterior = vae.encode(clips).latent_dist
         # A plain autoencoder on the posterior's mean: sampling with a weak KL only blurred the
         # decoder (a sampled run of 1200 steps reached 16 dB).
-        posterior = vae.encode(clips).latent_dist
-        return posterior.mode(), LATENT_WEIGHT * posterior.mean.pow(2).mean()
-
-    started = time.perf_counter()
-    fit(vae, steps, lr, lambda: _stack([training_clip(rng) for _ in range(batch)]), latents, out, save_every)
-    minutes = round((time.perf_counter() - started) / 60, 1)
-    return finish(
-        vae,
-        out,
-        seed,
-        {"steps": steps, "batch": batch, "lr": lr, "seed": seed, "base_dim": base_dim, "minutes": minutes},
-    )
-
-
-def train_decoder(source: Path, out: Path, steps: int, batch: int, lr: float, seed: int, save_every: int = 0) -> dict:
-    """Stage 2: fine-tune the decoder of the VAE at `source` on whole scenes, its encoder frozen.
-
-    The latent space stays exactly the source's (same encoder, same statistics), so a DiT
-    trained on the source's latents renders through it unchanged. Stage 1 saw at most three
-    latent frames; scenes of five teach the causal decoder to hold a static shot steady across
-    latent frames (the stage-1 decoder jumps by up to 5 grey levels at each one, which a cut
-    detector reads as cuts), and the latents are jittered so it tolerates a DiT's imperfect ones.
-    """
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    vae = AutoencoderKLWan.from_pretrained(str(source))
-    for part in (vae.encoder, vae.quant_conv):
-        part.requires_grad_(False)
-    config = vae.config
-    jitter = LATENT_JITTER * torch.tensor(config["latents_std"]).view(1, -1, 1, 1, 1)
-
-    def latents(clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            z = vae.encode(clips).latent_dist.mode()
-        return z + jitter * torch.randn_like(z), torch.zeros(())
-
-    started = time.perf_counter()
-    fit(vae, steps, lr, lambda: _stack([scene_clip(rng) for _ in range(batch)]), latents, out, save_every)
-    minutes = round((time.perf_counter() - started) / 60, 1)
-    training = {
-        "stage": "decoder fine-tune",
-        "vae_from": str(source),
+        decoded = decode_unclamped(vae, posterior.mode())
+        # Character pixels weigh CHARACTER_WEIGHT times a background pixel: they are ~10% of the
+        # pixels, and three of the four backgrounds are grey, so an unweighted loss learns a
+        # grey-scale decoder first and chroma and stripes only very slowly.
+        weights = (1.0 + (CHARACTER_WEIGHT - 1.0) * masks.float()).unsqueeze(1)
+        error = (decoded - clips).abs() + (decoded - clips).pow(2)
+        reconstruction = (weights * error).sum() / (weights.sum() * 3)
+        loss = reconstruction + LATENT_WEIGHT * posterior.mean.pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        progress.set_postfix(loss=f"{loss.item():.4f}")
+        if save_every and (step + 1) % save_every == 0:  # a snapshot to look at while it trains
+            vae.save_pretrained(str(out / "snapshot"), safe_serialization=True)
+    vae.eval()
+    report = measure(vae, seed + 1, num_scenes=24)
+    vae.register_to_config(latents_mean=report["latents_mean"], latents_std=report["latents_std"])
+    vae.save_pretrained(str(out), safe_serialization=True)
+    report["training"] = {
         "steps": steps,
         "batch": batch,
         "lr": lr,
         "seed": seed,
-        "minutes": minutes,
+        "base_dim": base_dim,
+        "minutes": round((time.perf_counter() - started) / 60, 1),
     }
-    return finish(vae, out, seed, training, keep_statistics=True)
-
-
-def _stack(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    clips, masks = zip(*pairs)
-    return torch.stack(clips), torch.stack(masks)
+    (out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
 
 
 def remeasure(out: Path) -> dict:
@@ -288,8 +202,9 @@ def remeasure(out: Path) -> dict:
     vae = AutoencoderKLWan.from_pretrained(str(out)).eval()
     path = out / "training_report.json"
     report = json.loads(path.read_text())
-    seed, scenes = report["training"]["seed"], report["round_trip"]["scenes"]
-    report["round_trip"] = measure(vae, seed + 1, scenes, keep_statistics=True)["round_trip"]
+    report["round_trip"] = measure(vae, report["training"]["seed"] + 1, num_scenes=report["round_trip"]["scenes"])[
+        "round_trip"
+    ]
     path.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
@@ -304,9 +219,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base-dim", type=int, default=VAE_CONFIG["base_dim"])
     parser.add_argument("--save-every", type=int, default=0, help="write a snapshot/ every N steps (0 = never)")
     parser.add_argument(
-        "--finetune-decoder", type=Path, help="stage 2: fine-tune the decoder of this trained VAE, its encoder frozen"
-    )
-    parser.add_argument(
         "--remeasure",
         action="store_true",
         help="no training: measure the VAE already in --out again with today's toy metrics and update its report",
@@ -315,12 +227,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.remeasure:
         report = remeasure(args.out)
-    elif args.finetune_decoder is None:
-        report = train(args.out, args.steps, args.batch, args.lr, args.seed, args.base_dim, args.save_every)
     else:
-        report = train_decoder(
-            args.finetune_decoder, args.out, args.steps, args.batch, args.lr, args.seed, args.save_every
-        )
+        report = train(args.out, args.steps, args.batch, args.lr, args.seed, args.base_dim, args.save_every)
     print(json.dumps({k: report[k] for k in ("round_trip", "training")}, indent=2))
 
 
