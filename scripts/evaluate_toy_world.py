@@ -54,7 +54,7 @@ def evaluate(
         "model": info.model_name,
         "attention": info.attention_mode + ("" if pipe.shot_attention.summaries else " (no summaries)"),
         "scenes": num_scenes,
-        "settings": {k: settings.to_dict()[k] for k in ("steps", "guidance_scale", "shift", "seed")},
+        "settings": {k: settings.to_dict()[k] for k in ("steps", "guidance_scale", "shift", "seed", "step_cache")},
         "adherence": {aspect: round(float(np.mean(values)), 4) for aspect, values in adherence.items()},
         "sca": round(float(np.mean(sca)), 4),
         "stripe_consistency": round(float(np.mean(stripes)), 4),
@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cfg", type=float, default=RenderSettings.guidance_scale)
     parser.add_argument("--shift", type=float, default=RenderSettings.shift)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--step-cache", type=float, default=0.0, help="First Block Cache threshold (0 = off)")
     parser.add_argument("--attention", choices=["sparse", "full"], help="default: the model card's")
     parser.add_argument(
         "--no-summaries", action="store_true", help="cut inter-shot attention at inference (an inference-time probe)"
@@ -85,7 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     settings = RenderSettings(
-        steps=args.steps, seed=args.seed, guidance_scale=args.cfg, shift=args.shift, preview_every=0
+        steps=args.steps,
+        seed=args.seed,
+        guidance_scale=args.cfg,
+        shift=args.shift,
+        step_cache=args.step_cache,
+        preview_every=0,
     )
     result = evaluate(args.weights, args.scenes, settings, args.attention, summaries=not args.no_summaries)
     print(json.dumps(result, indent=2))
