@@ -5,6 +5,7 @@
 Scenes come from a seed the training data never used. Each is rendered through the engine
 (the studio's path) and read back by `engine.toyworld.metrics`, whose heuristics score
 1.0 on ground truth, so every shortfall is the model's. Printed as one Markdown table row.
+`--videos FILE.npz` keeps the rendered videos; `--rescore` scores them again without rendering.
 """
 
 from __future__ import annotations
@@ -25,40 +26,46 @@ if str(REPO_ROOT) not in sys.path:  # only when run as `python scripts/...`: fin
     sys.path.insert(0, str(REPO_ROOT))
 
 from engine import RenderSettings, WeightsSpec, load_pipeline  # noqa: E402
-from engine.toyworld import score_scene, toy_scenes  # noqa: E402
+from engine.toyworld import ToyScene, score_scene, toy_scenes  # noqa: E402
 from engine.toyworld.metrics import ASPECTS  # noqa: E402
 from engine.video import frames_to_uint8  # noqa: E402
 
 HELD_OUT_SEED = 20261127  # training draws from seed 0
 
 
-def evaluate(
-    weights: str, num_scenes: int, settings: RenderSettings, attention: str | None, summaries: bool = True
-) -> dict:
+def held_out_scenes(count: int) -> list[ToyScene]:
+    return list(itertools.islice(toy_scenes(HELD_OUT_SEED), count))
+
+
+def render(
+    weights: str, scenes: list[ToyScene], settings: RenderSettings, attention: str | None, summaries: bool = True
+) -> tuple[list[np.ndarray], dict]:
+    """Each scene's video (uint8) through the engine, and what rendered them."""
     pipe, info = load_pipeline(WeightsSpec(weights), device="cpu", attention=attention)
     if not summaries:  # probe: the same trained weights with inter-shot summaries cut at inference
         pipe.shot_attention.summaries = False
-    scenes = list(itertools.islice(toy_scenes(HELD_OUT_SEED), num_scenes))
-    adherence = {aspect: [] for aspect in ASPECTS}
-    sca, stripes = [], []
     started = time.perf_counter()
-    for index, scene in enumerate(scenes):
-        finished = pipe(scene.spec(), replace(settings, seed=settings.seed + index))
-        score = score_scene(scene, frames_to_uint8(finished.video))
-        for aspect in ASPECTS:
-            adherence[aspect].append(score.adherence[aspect])
-        sca.append(score.sca)
-        stripes.append(score.stripe_consistent)
-    return {
+    videos = [
+        frames_to_uint8(pipe(scene.spec(), replace(settings, seed=settings.seed + index)).video)
+        for index, scene in enumerate(scenes)
+    ]
+    return videos, {
         "weights": weights,
         "model": info.model_name,
         "attention": info.attention_mode + ("" if pipe.shot_attention.summaries else " (no summaries)"),
-        "scenes": num_scenes,
         "settings": {k: settings.to_dict()[k] for k in ("steps", "guidance_scale", "shift", "seed", "step_cache")},
-        "adherence": {aspect: round(float(np.mean(values)), 4) for aspect, values in adherence.items()},
-        "sca": round(float(np.mean(sca)), 4),
-        "stripe_consistency": round(float(np.mean(stripes)), 4),
-        "seconds_per_scene": round((time.perf_counter() - started) / num_scenes, 2),
+        "seconds_per_scene": round((time.perf_counter() - started) / len(scenes), 2),
+    }
+
+
+def score(scenes: list[ToyScene], videos: list[np.ndarray]) -> dict:
+    """Mean adherence per aspect, SCA and stripe consistency over the scenes."""
+    scores = [score_scene(scene, video) for scene, video in zip(scenes, videos, strict=True)]
+    return {
+        "scenes": len(scenes),
+        "adherence": {aspect: round(float(np.mean([s.adherence[aspect] for s in scores])), 4) for aspect in ASPECTS},
+        "sca": round(float(np.mean([s.sca for s in scores])), 4),
+        "stripe_consistency": round(float(np.mean([s.stripe_consistent for s in scores])), 4),
     }
 
 
@@ -83,7 +90,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--name", default="shipped model")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--videos", type=Path, help="an .npz to keep the rendered videos in, to score them again later")
+    parser.add_argument(
+        "--rescore", action="store_true", help="score the --videos already rendered, with today's metrics; no render"
+    )
     args = parser.parse_args(argv)
+    if args.rescore and not args.videos:
+        parser.error("--rescore needs --videos")
     torch.manual_seed(0)
     settings = RenderSettings(
         steps=args.steps,
@@ -93,7 +106,17 @@ def main(argv: list[str] | None = None) -> None:
         step_cache=args.step_cache,
         preview_every=0,
     )
-    result = evaluate(args.weights, args.scenes, settings, args.attention, summaries=not args.no_summaries)
+    if args.rescore:
+        stored = np.load(args.videos)
+        videos = list(stored["videos"])
+        rendered = json.loads(str(stored["rendered"]))
+        scenes = held_out_scenes(len(videos))
+    else:
+        scenes = held_out_scenes(args.scenes)
+        videos, rendered = render(args.weights, scenes, settings, args.attention, summaries=not args.no_summaries)
+        if args.videos:
+            np.savez_compressed(args.videos, videos=np.stack(videos), rendered=json.dumps(rendered))
+    result = {**rendered, **score(scenes, videos)}
     print(json.dumps(result, indent=2))
     print("| model | colour | background | shape | framing | position | SCA | stripe consistency |")
     print("|---|---|---|---|---|---|---|---|")
