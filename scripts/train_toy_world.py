@@ -3,8 +3,9 @@
     python scripts/train_toy_vae.py --out runs/toy-vae --steps 1000                     # 1. the tiny Wan VAE (20 min)
     python scripts/train_toy_world.py base                                               # 2. text encoder + VAE folder
     python -m engine train configs/toy_world.json                                        # 3. the DiT, from scratch (36 min)
-    python scripts/evaluate_toy_world.py --weights runs/toy-world/model --scenes 48 --out runs/toy-eval.json
-    python scripts/train_toy_world.py package --metrics runs/toy-eval.json               # 5. into assets/
+    python -m engine train configs/toy_world_long.json                                   # 4. 6000 more steps (68 min)
+    python scripts/evaluate_toy_world.py --weights runs/toy-world-long/model --scenes 48 --out runs/toy-eval.json
+    python scripts/train_toy_world.py package --metrics runs/toy-eval.json               # 6. into assets/
 
 The text side (tokenizer and umT5 encoder) is the tiny checkpoint's, frozen: the DiT learns
 to read its features, as HoloCine reads a frozen umT5-XXL.
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     base.add_argument("--vae", type=Path, default=RUNS / "toy-vae")
     base.add_argument("--out", type=Path, default=RUNS / "toy-base")
     pack = stages.add_parser("package", help="copy the trained model into assets/ with its card")
-    pack.add_argument("--model", type=Path, default=RUNS / "toy-world" / "model")
+    pack.add_argument("--model", type=Path, default=RUNS / "toy-world-long" / "model")
     pack.add_argument("--vae", type=Path, default=RUNS / "toy-vae")
     pack.add_argument("--metrics", type=Path)
     pack.add_argument("--out", type=Path, default=TOY_WEIGHTS)
