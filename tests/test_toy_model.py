@@ -21,17 +21,17 @@ def toy_pipe():
     return load_pipeline(WeightsSpec(str(TOY_WEIGHTS)), device="cpu")
 
 
-def test_shipped_model_renders_example_scenes_in_their_colours_with_their_cuts(toy_pipe):
-    """Measured when shipped (30 steps, seeds 0-2): every background and >= 3/4 of the body colours
-    read right, and every requested cut shows as a change spike. (The model also changes a little
-    at every latent frame inside a shot, so the extra spikes there are not asserted on; see the
-    README's SCA.)"""
+def test_shipped_model_renders_example_scenes_as_captioned_with_their_cuts(toy_pipe):
+    """Measured when shipped (30 steps, seeds 0-2): every shot of the three example scenes reads
+    its background, colour, framing and position right, and the cuts are found exactly where
+    they were asked, no more. (Shape is not asserted: the model reads it right in about half
+    the held-out shots; see the README.)"""
     pipe, info = toy_pipe
     assert not info.random_weights and info.attention_mode == "sparse" and pipe.transformer_2 is None
     for index, scene in enumerate(example_scenes()):
         finished = pipe(scene.spec(), RenderSettings(steps=30, seed=index, preview_every=0))
         video = frames_to_uint8(finished.video)
         score = score_scene(scene, video)
-        assert score.adherence["background"] == 1.0, (scene, score.readings)
-        assert score.adherence["colour"] >= 0.75, (scene, score.readings)
-        assert set(scene.cut_frames) <= set(detect_cuts(video)), (scene.cut_frames, detect_cuts(video))
+        for aspect in ("background", "colour", "framing", "position"):
+            assert score.adherence[aspect] == 1.0, (aspect, scene, score.readings)
+        assert detect_cuts(video) == list(scene.cut_frames)
