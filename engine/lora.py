@@ -73,18 +73,18 @@ def loaded_loras(pipe) -> list[str]:
     return sorted({name for names in adapters.values() for name in names})
 
 
-def check_loras(pipe, names: Iterable[str]) -> None:
-    """Refuse a render that names a LoRA this pipeline has not loaded."""
+def check_loras(pipe, names: Iterable[str]) -> list[str]:
+    """Refuse a render that names a LoRA this pipeline has not loaded; returns the loaded ones."""
     known = loaded_loras(pipe)
     for name in names:
         if name not in known:
             raise WeightsError(f"loras: {name!r} is not loaded; loaded: {', '.join(known) or 'none'}")
+    return known
 
 
 def activate_loras(pipe, strengths: dict[str, float]) -> None:
     """Make exactly these adapters active at these strengths (none: plain experts)."""
-    check_loras(pipe, strengths)
-    known = loaded_loras(pipe)
+    known = check_loras(pipe, strengths)
     if not known:
         return
     if not strengths:

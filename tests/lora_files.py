@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from safetensors.torch import save_file
 
@@ -20,25 +22,21 @@ def lora_weights(seed: int, rank: int = 4, width: int | None = None) -> dict[tup
     return weights
 
 
-def diffusers_file(path, weights) -> str:
+def _save(path, weights, module_key: Callable[[int, str], str]) -> str:
     save_file(
         {
-            f"transformer.blocks.{b}.{m}.lora_{part}.weight": tensor
+            f"{module_key(b, m)}.lora_{part}.weight": tensor
             for (b, m), (down, up) in weights.items()
             for part, tensor in (("A", down), ("B", up))
         },
         str(path),
     )
     return str(path)
+
+
+def diffusers_file(path, weights) -> str:
+    return _save(path, weights, lambda b, m: f"transformer.blocks.{b}.{m}")
 
 
 def original_file(path, weights) -> str:
-    save_file(
-        {
-            f"diffusion_model.blocks.{b}.{TARGETS[m]}.lora_{part}.weight": tensor
-            for (b, m), (down, up) in weights.items()
-            for part, tensor in (("A", down), ("B", up))
-        },
-        str(path),
-    )
-    return str(path)
+    return _save(path, weights, lambda b, m: f"diffusion_model.blocks.{b}.{TARGETS[m]}")
