@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--cfg",
         type=float,
-        help=f"guidance scale, both experts (default {RenderSettings.guidance_scale}; {DRAFT_GUIDANCE:g} with --draft)",
+        help=f"guidance scale, both experts (default: the model card's, {RenderSettings.guidance_scale:g} for HoloCine; "
+        f"{DRAFT_GUIDANCE:g} with --draft)",
     )
     render.add_argument(
         "--lora", help="a Wan2.2 A14B LoRA .safetensors for the high-noise expert (diffusers or original keys)"
@@ -132,6 +133,8 @@ def render(args: argparse.Namespace) -> int:
         attention=args.attention,
         sparse_backend=args.backend,
     )
+    if args.cfg is None and not args.draft:
+        settings = replace(settings, guidance_scale=pipe.defaults.guidance_scale)
     if args.lora:
         load_lora(pipe, LoraSpec(LORA_NAME, args.lora, args.lora_low))
     print(info.describe(), file=sys.stderr)
@@ -180,7 +183,7 @@ def info(args: argparse.Namespace) -> int:
         card = ModelCard.read(base)
         print(
             f"model: {card.name}; defaults {card.defaults.height}x{card.defaults.width}, "
-            f"{card.defaults.num_frames} frames at {card.defaults.fps:g} fps"
+            f"{card.defaults.num_frames} frames at {card.defaults.fps:g} fps, CFG {card.defaults.guidance_scale:g}"
         )
         if card.notice:
             print(f"NOTE: {card.notice}")

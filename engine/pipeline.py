@@ -49,6 +49,7 @@ class ModelDefaults:
     num_frames: int = 241
     fps: float = 15.0
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT  # what the model's unconditional pass was trained on
+    guidance_scale: float = 5.0  # HoloCine's CFG; a small model may recommend less (its card says)
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class RenderSettings:
 
     steps: int = 50
     seed: int = 0
-    guidance_scale: float = 5.0  # high-noise expert
+    guidance_scale: float = ModelDefaults.guidance_scale  # high-noise expert
     guidance_scale_2: float | None = None  # low-noise expert; None = same as guidance_scale
     shift: float = 5.0
     boundary_ratio: float = 0.875

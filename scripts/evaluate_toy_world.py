@@ -38,10 +38,18 @@ def held_out_scenes(count: int) -> list[ToyScene]:
 
 
 def render(
-    weights: str, scenes: list[ToyScene], settings: RenderSettings, attention: str | None, summaries: bool = True
+    weights: str,
+    scenes: list[ToyScene],
+    settings: RenderSettings,
+    attention: str | None,
+    summaries: bool = True,
+    guidance_scale: float | None = None,
 ) -> tuple[list[np.ndarray], dict]:
-    """Each scene's video (uint8) through the engine, and what rendered them."""
+    """Each scene's video (uint8) through the engine, and what rendered them; CFG defaults to the card's."""
     pipe, info = load_pipeline(WeightsSpec(weights), device="cpu", attention=attention)
+    settings = replace(
+        settings, guidance_scale=pipe.defaults.guidance_scale if guidance_scale is None else guidance_scale
+    )
     if not summaries:  # probe: the same trained weights with inter-shot summaries cut at inference
         pipe.shot_attention.summaries = False
     started = time.perf_counter()
@@ -80,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--weights", default=str(REPO_ROOT / "assets" / "toy-holocine"))
     parser.add_argument("--scenes", type=int, default=60)
     parser.add_argument("--steps", type=int, default=RenderSettings.steps)
-    parser.add_argument("--cfg", type=float, default=RenderSettings.guidance_scale)
+    parser.add_argument("--cfg", type=float, help="guidance scale (default: the model card's)")
     parser.add_argument("--shift", type=float, default=RenderSettings.shift)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--step-cache", type=float, default=0.0, help="First Block Cache threshold (0 = off)")
@@ -101,7 +109,6 @@ def main(argv: list[str] | None = None) -> None:
     settings = RenderSettings(
         steps=args.steps,
         seed=args.seed,
-        guidance_scale=args.cfg,
         shift=args.shift,
         step_cache=args.step_cache,
         preview_every=0,
@@ -113,7 +120,9 @@ def main(argv: list[str] | None = None) -> None:
         scenes = held_out_scenes(len(videos))
     else:
         scenes = held_out_scenes(args.scenes)
-        videos, rendered = render(args.weights, scenes, settings, args.attention, summaries=not args.no_summaries)
+        videos, rendered = render(
+            args.weights, scenes, settings, args.attention, summaries=not args.no_summaries, guidance_scale=args.cfg
+        )
         if args.videos:
             np.savez_compressed(args.videos, videos=np.stack(videos), rendered=json.dumps(rendered))
     result = {**rendered, **score(scenes, videos)}

@@ -4,8 +4,9 @@
     python scripts/train_toy_world.py base                                               # 2. text encoder + VAE folder
     python -m engine train configs/toy_world.json                                        # 3. the DiT, from scratch (36 min)
     python -m engine train configs/toy_world_long.json                                   # 4. 6000 more steps (68 min)
-    python scripts/evaluate_toy_world.py --weights runs/toy-world-long/model --scenes 48 --out runs/toy-eval.json
-    python scripts/train_toy_world.py package --metrics runs/toy-eval.json               # 6. into assets/
+    for c in 1 1.5 2 2.5 3 5; do python scripts/evaluate_toy_world.py --weights runs/toy-world-long/model --scenes 24 --cfg $c; done  # 5. pick the CFG
+    python scripts/evaluate_toy_world.py --weights runs/toy-world-long/model --scenes 48 --cfg 2 --out runs/toy-eval.json
+    python scripts/train_toy_world.py package --guidance 2 --metrics runs/toy-eval.json  # 7. into assets/
 
 The text side (tokenizer and umT5 encoder) is the tiny checkpoint's, frozen: the DiT learns
 to read its features, as HoloCine reads a frozen umT5-XXL.
@@ -55,13 +56,15 @@ def build_base(vae_dir: Path, out: Path) -> None:
     (out / MODEL_CARD).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
 
 
-def package(model_dir: Path, vae_dir: Path, metrics: Path | None, out: Path) -> None:
-    """Copy the trained model into assets/ with a model card that says what it is and how it was made."""
+def package(model_dir: Path, vae_dir: Path, metrics: Path | None, guidance: float, out: Path) -> None:
+    """Copy the trained model into assets/ with a model card that says what it is, how it was made and
+    the CFG it renders best at (a small model over-shoots at HoloCine's 5: the sweep in step 5)."""
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(model_dir, out)
     card = json.loads((out / MODEL_CARD).read_text())
     vae_report = json.loads((vae_dir / "training_report.json").read_text())
+    card["defaults"]["guidance_scale"] = guidance
     card.update(
         {
             "name": "toy-world HoloCine (trained on CPU)",
@@ -90,12 +93,13 @@ def main(argv: list[str] | None = None) -> None:
     pack.add_argument("--model", type=Path, default=RUNS / "toy-world-long" / "model")
     pack.add_argument("--vae", type=Path, default=RUNS / "toy-vae")
     pack.add_argument("--metrics", type=Path)
+    pack.add_argument("--guidance", type=float, required=True, help="the CFG renders get by default (step 5's pick)")
     pack.add_argument("--out", type=Path, default=TOY_WEIGHTS)
     args = parser.parse_args(argv)
     if args.stage == "base":
         build_base(args.vae, args.out)
     else:
-        package(args.model, args.vae, args.metrics, args.out)
+        package(args.model, args.vae, args.metrics, args.guidance, args.out)
 
 
 if __name__ == "__main__":

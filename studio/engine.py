@@ -45,7 +45,8 @@ class EngineService:
             f"**Device:** {info.device} · **dtype:** {info.dtype} · **memory:** {info.memory.mode} "
             f"(offload {info.memory.offload}{', fp8 weights' if info.memory.fp8_weights else ''})",
             f"**Attention:** {info.attention_mode} · **sparse backend:** {info.sparse_backend}",
-            f"**Native format:** {defaults.width}x{defaults.height}, {defaults.num_frames} frames at {defaults.fps:g} fps",
+            f"**Native format:** {defaults.width}x{defaults.height}, {defaults.num_frames} frames at {defaults.fps:g} fps"
+            f" · **recommended CFG:** {defaults.guidance_scale:g}",
             f"**LoRAs:** {', '.join(self.lora_names) or 'none (start the studio with --lora NAME=FILE to add one)'}",
         ]
         if info.random_weights:

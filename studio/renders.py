@@ -53,7 +53,7 @@ class RenderRequest:
     scene_id: int
     steps: int = 50
     seed: int | None = None
-    guidance_scale: float = 5.0
+    guidance_scale: float = RenderSettings.guidance_scale
     attention: str | None = None  # None = the checkpoint's mode
     height: int | None = None
     width: int | None = None
@@ -75,7 +75,7 @@ class EditRequest:
     duration_s: float | None = None
     steps: int = 50
     seed: int | None = None
-    guidance_scale: float = 5.0
+    guidance_scale: float = RenderSettings.guidance_scale
     attention: str | None = None
     loras: tuple[tuple[str, float], ...] = ()
 

@@ -525,7 +525,9 @@ class StudioUI:
                 with gr.Row():
                     steps = gr.Slider(1, 100, value=50, step=1, label="Steps")
                     render_seed = gr.Number(label="Seed (-1 = the scene's)", value=-1, precision=0)
-                    cfg = gr.Slider(1, 10, value=5.0, step=0.5, label="CFG")
+                    cfg = gr.Slider(
+                        1, 10, value=self.services.engine.pipeline.defaults.guidance_scale, step=0.5, label="CFG"
+                    )
                     render_height = gr.Number(label="Height (0 = scene's)", value=0, precision=0)
                     render_width = gr.Number(label="Width (0 = scene's)", value=0, precision=0)
                     attention = gr.Radio(

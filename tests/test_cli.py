@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from safetensors.torch import load_file
 
 from engine.cli import main
 from engine.video import read_mp4
-from engine.weights import REPO_ROOT
+from engine.weights import MODEL_CARD, REPO_ROOT, TINY_WEIGHTS
 
 SCENE = {
     "global_caption": "[character1] is an old fisherman with a white beard; a grey stormy harbour.",
@@ -62,6 +63,21 @@ def test_render_three_shots_with_defaults(tmp_path):
         assert shot_frames.shape[0] == shot["frame_range"][1] - shot["frame_range"][0]
     assert load_file(out / "latents.safetensors")["latents"].shape == (1, 16, 9, 12, 20)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["render", "scene.json"]  # no staging folder left
+
+
+def test_cfg_defaults_to_the_model_cards_recommendation(tmp_path):
+    """A small model renders best below HoloCine's CFG 5, so its card may say so; --cfg still wins."""
+    weights = tmp_path / "weights"
+    shutil.copytree(TINY_WEIGHTS, weights)
+    card = json.loads((weights / MODEL_CARD).read_text())
+    card["defaults"]["guidance_scale"] = 3.5
+    (weights / MODEL_CARD).write_text(json.dumps(card))
+    scene = str(_write(tmp_path, SCENE))
+    for extra, expected in (((), 3.5), (("--cfg", "2"), 2.0)):
+        out = tmp_path / f"render-{expected}"
+        common = ["render", scene, "--out", str(out), "--weights", str(weights), "--steps", "1", "--device", "cpu"]
+        assert main([*common, *extra]) == 0
+        assert json.loads((out / "manifest.json").read_text())["settings"]["guidance_scale"] == expected
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
 import threading
 
@@ -14,6 +16,7 @@ from lora_files import diffusers_file, lora_weights
 from engine import WeightsError
 from engine.lora import LoraSpec
 from engine.video import read_mp4
+from engine.weights import MODEL_CARD, TINY_WEIGHTS
 from studio.renders import RenderRequest
 from studio.services import StudioSettings, build_services
 from studio.ui import build_app
@@ -197,6 +200,21 @@ def test_app_refuses_a_malformed_or_missing_lora_before_serving(tmp_path, capsys
             app.main(["--data-dir", str(tmp_path), "--device", "cpu", "--lora", argument])
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_cfg_slider_starts_at_the_model_cards_recommendation(tmp_path):
+    weights = tmp_path / "weights"
+    shutil.copytree(TINY_WEIGHTS, weights)
+    card = json.loads((weights / MODEL_CARD).read_text())
+    card["defaults"]["guidance_scale"] = 3.5
+    (weights / MODEL_CARD).write_text(json.dumps(card))
+    services = build_services(StudioSettings(data_dir=tmp_path / "data", weights=str(weights), device="cpu"))
+    try:
+        sliders = [b for b in build_app(services).blocks.values() if getattr(b, "label", None) == "CFG"]
+        assert [slider.value for slider in sliders] == [3.5]
+        assert "recommended CFG:** 3.5" in services.engine.markdown()
+    finally:
+        services.close()
 
 
 def test_startup_marks_a_crashed_render_interrupted(tmp_path):
