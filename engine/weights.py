@@ -75,6 +75,7 @@ class ModelCard:
     holocine_experts: bool = False
     attention: AttentionMode | None = None
     attention_summaries: bool = True  # False: a model trained as the "no summaries" ablation
+    window_cross_attention: bool = True  # False: a model trained as the "no window cross-attention" ablation
 
     @classmethod
     def read(cls, folder: Path) -> ModelCard:
@@ -100,6 +101,7 @@ class ModelCard:
                 bool(card.get("holocine_experts", False)),
                 attention,
                 bool(card.get("attention_summaries", True)),
+                bool(card.get("window_cross_attention", True)),
             )
         except (ValueError, KeyError, TypeError) as error:
             raise WeightsError(f"{path} is not a valid model card: {error}") from error
@@ -308,6 +310,7 @@ def load_pipeline(
                 expert.compile_repeated_blocks()
     pipe.set_attention(sparse_backend=sparse_backend)
     pipe.shot_attention.summaries = card.attention_summaries
+    pipe.shot_attention.windows = card.window_cross_attention
     pipe.defaults = card.defaults
     pipe.previewer = card.previewer
     info = EngineInfo(

@@ -60,7 +60,9 @@ def render(
     return videos, {
         "weights": weights,
         "model": info.model_name,
-        "attention": info.attention_mode + ("" if pipe.shot_attention.summaries else " (no summaries)"),
+        "attention": info.attention_mode
+        + ("" if pipe.shot_attention.summaries else " (no summaries)")
+        + ("" if pipe.shot_attention.windows else " (no window cross-attention)"),
         "settings": {k: settings.to_dict()[k] for k in ("steps", "guidance_scale", "shift", "seed", "step_cache")},
         "seconds_per_scene": round((time.perf_counter() - started) / len(scenes), 2),
     }

@@ -143,6 +143,10 @@ def test_window_cross_attention_isolates_shots():
         full = attn(hidden, text)
     control_free = attn(hidden, text)  # outside any scope: stock Wan attention
     assert torch.equal(full, control_free)
+    # the "no window cross-attention" ablation: every shot reads the whole prompt, windows or not
+    control.windows = False
+    with torch.no_grad(), control.scope(layout, windows):
+        assert torch.equal(attn(hidden, text), control_free)
 
 
 def test_flash_backend_packing_with_a_reference_varlen_kernel(monkeypatch):

@@ -166,6 +166,7 @@ def test_lora_run_resumes_exactly_and_exports_a_pair_the_engine_loads(tmp_path, 
 
 
 def test_full_training_of_a_new_model_exports_a_weights_folder_that_renders(tmp_path, tiny_weights):
+    """Trained as both of the paper's attention ablations, so the export must carry them to inference."""
     config = _config(
         tmp_path,
         tiny_weights,
@@ -173,13 +174,17 @@ def test_full_training_of_a_new_model_exports_a_weights_folder_that_renders(tmp_
         experts=["high_noise"],
         new_model={"config": TINY_DIT, "experts": 1},
         steps=2,
+        attention_summaries=False,
+        window_cross_attention=False,
         validation={"every": 2, "steps": 2, "scenes": [example_scenes()[1].spec().to_dict()]},
     )
     trainer = Trainer(config)
+    assert not trainer.pipe.shot_attention.summaries and not trainer.pipe.shot_attention.windows
     folder = trainer.run()
     assert (tmp_path / "run" / "validation" / "step-0000002-scene0.mp4").is_file()
     pipe, info = load_pipeline(WeightsSpec(str(folder)), device="cpu")
     assert pipe.transformer_2 is None and info.attention_mode == "sparse" and info.dit is None
+    assert not pipe.shot_attention.summaries and not pipe.shot_attention.windows
     for key, value in trainer.pipe.transformer.state_dict().items():
         torch.testing.assert_close(pipe.transformer.state_dict()[key], value, atol=0, rtol=0)
     finished = pipe(example_scenes()[1].spec(), RenderSettings(steps=2, guidance_scale=1.0, preview_every=0))

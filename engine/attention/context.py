@@ -66,7 +66,9 @@ class ShotAttention:
             raise ValueError(f"attention mode must be one of {ATTENTION_MODES}, got {mode!r}")
         self.mode: AttentionMode = mode
         self.sparse_backend = sparse_backend
-        self.summaries = True  # False only for a model trained as the paper's "no summaries" ablation
+        # The paper's ablations, each False only for a model trained that way:
+        self.summaries = True  # "no summaries": shots never see each other's first frame
+        self.windows = True  # "no window cross-attention": every shot reads every caption
         # One call for the whole batch (rendering), or one per batch item (training on mixed scenes).
         self.current: AttentionCall | tuple[AttentionCall, ...] | None = None
 

@@ -89,7 +89,7 @@ class HoloCineAttnProcessor:
         if call is None:
             return self._dense(query, key, value)
         if is_cross:
-            if call.text_windows is None:
+            if call.text_windows is None or not self.shot_attention.windows:
                 return self._dense(query, key, value)
             return self._window_cross(query, key, value, call.layout, call.text_windows)
         if self.shot_attention.mode == "sparse":

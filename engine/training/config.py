@@ -90,6 +90,7 @@ class TrainConfig:
     experts: tuple[Expert, ...] = ("high_noise", "low_noise")
     attention: Literal["sparse", "full"] | None = None
     attention_summaries: bool = True  # False trains the paper's "sparse without summaries" ablation
+    window_cross_attention: bool = True  # False trains its "no window cross-attention" ablation
     steps: int = 1000
     batch_size: int = 1
     learning_rate: float = 1e-4

@@ -71,6 +71,7 @@ class Trainer:
         for module in (pipe.text_encoder, pipe.vae):
             module.requires_grad_(False)
         pipe.shot_attention.summaries = config.attention_summaries
+        pipe.shot_attention.windows = config.window_cross_attention
         return pipe
 
     def _new_model_pipeline(self) -> HoloCinePipeline:
@@ -372,6 +373,7 @@ class Trainer:
             "holocine_experts": True,
             "attention": self.pipe.shot_attention.mode,
             "attention_summaries": self.pipe.shot_attention.summaries,
+            "window_cross_attention": self.pipe.shot_attention.windows,
             # Caption dropout trained the unconditional pass on the empty prompt: CFG's negative prompt.
             "defaults": {**self._defaults(), "negative_prompt": ""},
             "preview": {
