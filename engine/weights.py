@@ -85,6 +85,9 @@ class ModelCard:
         try:
             card = json.loads(path.read_text())
             defaults = ModelDefaults(**card.get("defaults", {}))
+            guidance = defaults.guidance_scale
+            if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0:
+                raise ValueError(f"defaults.guidance_scale must be a number >= 0, got {guidance!r}")
             preview = card.get("preview")
             previewer = (
                 LatentPreviewer(preview["rgb_factors"], preview["rgb_bias"]) if preview else LatentPreviewer.wan21()
