@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from engine.weights import TINY_WEIGHTS, WEIGHTS_ENV
+from engine.weights import MODEL_CARD, TINY_WEIGHTS, WEIGHTS_ENV
 
 # Without configured weights the engine loads the trained toy model; the suite runs on the tiny
 # random checkpoint (same code path, faster) unless a test asks for another one.
@@ -17,6 +21,21 @@ os.environ.setdefault(WEIGHTS_ENV, str(TINY_WEIGHTS))
 def tiny_weights():
     assert (TINY_WEIGHTS / "holocine.json").exists(), "run scripts/build_tiny_checkpoint.py"
     return TINY_WEIGHTS
+
+
+@pytest.fixture
+def tiny_weights_recommending_cfg(tmp_path) -> Callable[[object], Path]:
+    """Copies of the tiny checkpoint whose model card recommends a given CFG (any value, bad ones too)."""
+
+    def copy(guidance: object) -> Path:
+        weights = tmp_path / f"weights-cfg-{guidance}"
+        shutil.copytree(TINY_WEIGHTS, weights)
+        card = json.loads((weights / MODEL_CARD).read_text())
+        card["defaults"]["guidance_scale"] = guidance
+        (weights / MODEL_CARD).write_text(json.dumps(card))
+        return weights
+
+    return copy
 
 
 @pytest.fixture(scope="session")

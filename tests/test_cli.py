@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from safetensors.torch import load_file
 
 from engine.cli import main
 from engine.video import read_mp4
-from engine.weights import MODEL_CARD, REPO_ROOT, TINY_WEIGHTS
+from engine.weights import REPO_ROOT
 
 SCENE = {
     "global_caption": "[character1] is an old fisherman with a white beard; a grey stormy harbour.",
@@ -65,13 +64,9 @@ def test_render_three_shots_with_defaults(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["render", "scene.json"]  # no staging folder left
 
 
-def test_cfg_defaults_to_the_model_cards_recommendation(tmp_path):
+def test_cfg_defaults_to_the_model_cards_recommendation(tmp_path, tiny_weights_recommending_cfg):
     """A small model renders best below HoloCine's CFG 5, so its card may say so; --cfg still wins."""
-    weights = tmp_path / "weights"
-    shutil.copytree(TINY_WEIGHTS, weights)
-    card = json.loads((weights / MODEL_CARD).read_text())
-    card["defaults"]["guidance_scale"] = 3.5
-    (weights / MODEL_CARD).write_text(json.dumps(card))
+    weights = tiny_weights_recommending_cfg(3.5)
     scene = str(_write(tmp_path, SCENE))
     for extra, expected in (((), 3.5), (("--cfg", "2"), 2.0)):
         out = tmp_path / f"render-{expected}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
 import socket
 import threading
 
@@ -16,7 +14,6 @@ from lora_files import diffusers_file, lora_weights
 from engine import WeightsError
 from engine.lora import LoraSpec
 from engine.video import read_mp4
-from engine.weights import MODEL_CARD, TINY_WEIGHTS
 from studio.renders import RenderRequest
 from studio.services import StudioSettings, build_services
 from studio.ui import build_app
@@ -202,12 +199,8 @@ def test_app_refuses_a_malformed_or_missing_lora_before_serving(tmp_path, capsys
         assert message in capsys.readouterr().err
 
 
-def test_cfg_slider_starts_at_the_model_cards_recommendation(tmp_path):
-    weights = tmp_path / "weights"
-    shutil.copytree(TINY_WEIGHTS, weights)
-    card = json.loads((weights / MODEL_CARD).read_text())
-    card["defaults"]["guidance_scale"] = 3.5
-    (weights / MODEL_CARD).write_text(json.dumps(card))
+def test_cfg_slider_starts_at_the_model_cards_recommendation(tmp_path, tiny_weights_recommending_cfg):
+    weights = tiny_weights_recommending_cfg(3.5)
     services = build_services(StudioSettings(data_dir=tmp_path / "data", weights=str(weights), device="cpu"))
     try:
         sliders = [b for b in build_app(services).blocks.values() if getattr(b, "label", None) == "CFG"]
