@@ -1,6 +1,6 @@
 """HoloCine at its real size on one GPU: peak memory and seconds per denoising step, per mode.
 
-    python benchmarks/gpu.py                  # on a CUDA machine; about 8 minutes on an H100
+    python benchmarks/gpu.py                  # on a CUDA machine; 6.5 minutes on an H200
     python benchmarks/gpu.py --smoke --frames 61   # the same code path at toy size, on any device
 
 Builds the REAL 14B expert configuration (dim 5120, 40 layers, 40 heads) with random
@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    # an indexed device: set_per_process_memory_fraction refuses a bare "cuda"
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     if device.type != "cuda" and not args.smoke:
         parser.error("no CUDA GPU here: run on a GPU machine, or pass --smoke to check the script at toy size")
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke run, toy-size experts)"

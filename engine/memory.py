@@ -24,9 +24,11 @@ MemoryMode = Literal["auto", "high", "balanced", "low"]
 MEMORY_MODES: tuple[MemoryMode, ...] = ("auto", "high", "balanced", "low")
 Offload = Literal["none", "model", "group"]
 GIB = 1024**3
-# Free memory `auto` needs for each mode at the real size (480x832, 241 frames), with headroom:
-HIGH_MIN_FREE = 75 * GIB  # 2 x 28 GB experts + 11 GB umT5 + activations
-BALANCED_MIN_FREE = 36 * GIB  # one 28 GB expert + activations
+# Free memory `auto` needs for each mode at the real size (480x832, 241 frames, 6 shots). The
+# DiT peaks come from benchmarks/gpu.py on an H200 (README, "GPU"): high 63.3 GiB with both
+# experts resident, balanced 36.8 GiB with one.
+HIGH_MIN_FREE = 75 * GIB  # 63.3 GiB + the resident umT5 encoder (10.6 GiB) + 1 GiB headroom
+BALANCED_MIN_FREE = 40 * GIB  # 36.8 GiB + allocator fragmentation headroom
 FP8 = torch.float8_e4m3fn
 # Modules whose weights stay in the compute dtype under fp8 storage: diffusers' own skip list
 # for Wan (patch/text/time embeddings, norms) plus the output projection, as diffusers' docs advise.

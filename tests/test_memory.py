@@ -16,6 +16,7 @@ def test_auto_picks_by_free_memory_and_names_its_reason():
     cuda = torch.device("cuda")  # only described, never touched: free memory is given
     assert plan_memory("auto", cuda, free_bytes=79 * GIB).mode == "high"
     assert plan_memory("auto", cuda, free_bytes=40 * GIB).mode == "balanced"
+    assert plan_memory("auto", cuda, free_bytes=37 * GIB).mode == "low"  # balanced peaked at 36.8 GiB
     low = plan_memory("auto", cuda, free_bytes=23 * GIB)
     assert (low.mode, low.offload, low.fp8_weights) == ("low", "group", True)
     assert "23.0 GiB free" in low.reason
