@@ -2,6 +2,7 @@
 
     python benchmarks/gpu.py                  # on a CUDA machine; 6.5 minutes on an H200
     python benchmarks/gpu.py --smoke --frames 61   # the same code path at toy size, on any device
+    python benchmarks/gpu.py --draft --frames 241  # a draft render's time against a default one's
 
 Builds the REAL 14B expert configuration (dim 5120, 40 layers, 40 heads) with random
 weights: each expert is created on the meta device and materialised straight onto the GPU
@@ -10,6 +11,8 @@ a denoising step never runs them, and the prompt embeddings are random (1, 512, 
 Each measurement goes through the engine's own memory presets (`engine.memory`) and
 HoloCine attention processors at 480x832, 6 shots. Prints one Markdown table (paste it
 into the README with the card's name) and writes the rows as JSON next to it with --out.
+`--draft` builds the real-size Wan VAE too (random weights) and compares a 4-step CFG-1 draft
+render with a default 50-step CFG render: steps timed, plus the shot-by-shot decode.
 """
 
 from __future__ import annotations
@@ -23,14 +26,16 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from diffusers import WanTransformer3DModel
+from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.attention import ShotTokenLayout  # noqa: E402
 from engine.attention.sparse import SPARSE_BACKENDS, available_sparse_backends  # noqa: E402
+from engine.decode import decode_latent_ranges  # noqa: E402
+from engine.lora import DRAFT_GUIDANCE, DRAFT_STEPS  # noqa: E402
 from engine.memory import GIB, MemoryMode, apply_memory_plan, plan_memory  # noqa: E402
-from engine.pipeline import EncodedPrompt, HoloCinePipeline  # noqa: E402
+from engine.pipeline import EncodedPrompt, HoloCinePipeline, RenderSettings  # noqa: E402
 from engine.scene import ShotLayout, latent_frame_count  # noqa: E402
 from engine.text import MAX_TEXT_TOKENS  # noqa: E402
 from engine.weights import TINY_WEIGHTS, load_text_and_vae  # noqa: E402
@@ -58,8 +63,24 @@ SMOKE_DIT = {
     "ffn_dim": 64,
     "num_layers": 2,
 }
+REAL_VAE: dict = {}  # AutoencoderKLWan's defaults are the Wan2.1 VAE that Wan2.2-T2V-A14B ships
+SMOKE_VAE = {"base_dim": 8, "z_dim": 16}
 HEIGHT, WIDTH, SHOTS = 480, 832, 6
 EMULATED_CARD = 24 * GIB
+
+
+def randomise_(module: torch.nn.Module, seed: int) -> None:
+    """Fill parameters in place with fan-in-scaled noise (norm weights 1): plausible activations, no download."""
+    device = next(module.parameters()).device
+    generator = torch.Generator(device).manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            if "norm" in name and name.endswith("weight"):
+                parameter.fill_(1.0)
+            elif parameter.ndim >= 2:
+                parameter.normal_(0.0, parameter[0].numel() ** -0.5, generator=generator)
+            else:
+                parameter.normal_(0.0, 0.02, generator=generator)
 
 
 def build_expert(config: dict, device: torch.device, dtype: torch.dtype, seed: int) -> WanTransformer3DModel:
@@ -69,16 +90,18 @@ def build_expert(config: dict, device: torch.device, dtype: torch.dtype, seed: i
     model = model.to_empty(device=device)
     rope = type(model.rope)(config["attention_head_dim"], config["patch_size"], config["rope_max_seq_len"])
     model.rope = rope.to(device)  # RoPE tables are computed, not stored: rebuild them for real
-    generator = torch.Generator(device).manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "norm" in name and name.endswith("weight"):
-                parameter.fill_(1.0)
-            elif parameter.ndim >= 2:
-                parameter.normal_(0.0, parameter[0].numel() ** -0.5, generator=generator)
-            else:
-                parameter.normal_(0.0, 0.02, generator=generator)
+    randomise_(model, seed)
     return model.to(dtype).eval()
+
+
+def build_vae(config: dict, device: torch.device) -> AutoencoderKLWan:
+    """A randomly initialised VAE of `config` on `device`, float32 and tiled as `load_text_and_vae` loads it."""
+    with torch.device("meta"):
+        vae = AutoencoderKLWan(**config)
+    vae = vae.to_empty(device=device)
+    randomise_(vae, 3)
+    vae.enable_tiling()
+    return vae.eval()
 
 
 def build_pipeline(config: dict, device: torch.device, dtype: torch.dtype, memory: MemoryMode) -> HoloCinePipeline:
@@ -105,9 +128,10 @@ def synchronize(device: torch.device) -> None:
 
 
 def step_seconds(
-    pipe: HoloCinePipeline, frames: int, attention: str, backend: str, device, dtype, repeats: int
+    pipe: HoloCinePipeline, frames: int, attention: str, backend: str, device, dtype, repeats: int, cfg: bool = True
 ) -> float:
-    """Seconds of one CFG denoising step (conditional + unconditional pass) with the high-noise expert."""
+    """Seconds of one denoising step with the high-noise expert: conditional + unconditional
+    pass with `cfg`, the conditional pass alone without (a CFG-1 draft step)."""
     latent_frames = latent_frame_count(frames)
     h, w = HEIGHT // 8, WIDTH // 8
     tokens_per_frame = (h // 2) * (w // 2)
@@ -130,7 +154,7 @@ def step_seconds(
         for index in range(repeats + 1):  # the first is warm-up
             synchronize(device)
             started = time.perf_counter()
-            for prompt, name in ((positive, "cond"), (negative, "uncond")):
+            for prompt, name in ((positive, "cond"), (negative, "uncond"))[: 2 if cfg else 1]:
                 pipe._velocity(pipe.transformer, latents, t, prompt, token_layout, name, index)
             synchronize(device)
             timings.append(time.perf_counter() - started)
@@ -212,6 +236,56 @@ def measure(config: dict, device: torch.device, frames_list: list[int], repeats:
     return rows
 
 
+def decode_seconds(vae: AutoencoderKLWan, frames: int, device: torch.device) -> float:
+    """Seconds to decode a scene shot by shot, as a render does (`decode_latent_ranges`)."""
+    layout = ShotLayout.resolve(SHOTS, frames)
+    z_dim, scale = vae.config.z_dim, 2 ** sum(vae.config.temperal_downsample)
+    generator = torch.Generator(device).manual_seed(0)
+    z = torch.randn(1, z_dim, latent_frame_count(frames), HEIGHT // 8, WIDTH // 8, device=device, generator=generator)
+    assert (frames - 1) // scale + 1 == z.shape[2]
+    synchronize(device)
+    started = time.perf_counter()
+    with torch.no_grad():
+        for shot, _ in enumerate(decode_latent_ranges(vae, z, layout.latent_ranges)):
+            synchronize(device)
+            print(f"decoded shot {shot + 1}/{SHOTS} after {time.perf_counter() - started:.1f} s", flush=True)
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def measure_draft(
+    config: dict, vae_config: dict, device: torch.device, frames_list: list[int], repeats: int
+) -> list[dict]:
+    """A draft render against a default one, from its parts: denoising steps (high memory, sparse)
+    plus the shot-by-shot decode that both share. Text encoding (one umT5 pass) is left out, and
+    so is the LoRA's own cost (a rank-r adapter adds about r/dim of a projection's FLOPs)."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    backend = next(b for b in available_sparse_backends(device) if b != "reference")
+    tokenizer, text_encoder, tiny_vae = load_text_and_vae(TINY_WEIGHTS, dtype)
+    pipe = HoloCinePipeline(tokenizer, text_encoder, tiny_vae, build_expert(config, device, dtype, 1)).to(device)
+    vae = build_vae(vae_config, device)
+    rows = []
+    for frames in frames_list:
+        cfg_step = step_seconds(pipe, frames, "sparse", backend, device, dtype, repeats)
+        draft_step = step_seconds(pipe, frames, "sparse", backend, device, dtype, repeats, cfg=False)
+        decode = decode_seconds(vae, frames, device)
+        default = RenderSettings.steps * cfg_step + decode
+        draft = DRAFT_STEPS * draft_step + decode
+        rows.append(
+            {
+                "frames": frames,
+                "cfg_step_s": round(cfg_step, 2),
+                "draft_step_s": round(draft_step, 2),
+                "decode_s": round(decode, 2),
+                "default_render_s": round(default, 1),
+                "draft_render_s": round(draft, 1),
+                "draft_over_default": round(draft / default, 3),
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def markdown(rows: list[dict], card: str, shapes: str) -> str:
     lines = [
         f"Measured on {card} by `python benchmarks/gpu.py` (random weights, {shapes}, 480x832, 6 shots).",
@@ -231,11 +305,28 @@ def markdown(rows: list[dict], card: str, shapes: str) -> str:
     return "\n".join(lines)
 
 
+def draft_markdown(rows: list[dict], card: str, shapes: str) -> str:
+    lines = [
+        f"Measured on {card} by `python benchmarks/gpu.py --draft` (random weights, {shapes}, 480x832, 6 shots).",
+        "",
+        f"| frames | CFG step (s) | draft step (s) | decode (s) | default render: {RenderSettings.steps} CFG steps "
+        f"+ decode (s) | draft: {DRAFT_STEPS} steps at CFG {DRAFT_GUIDANCE:g} + decode (s) | draft / default |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['frames']} | {row['cfg_step_s']} | {row['draft_step_s']} | {row['decode_s']} | "
+            f"{row['default_render_s']} | {row['draft_render_s']} | {row['draft_over_default']} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="toy-size experts: check the script anywhere")
     parser.add_argument("--frames", type=int, nargs="+", default=[81, 241])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--draft", action="store_true", help="only the draft-vs-default render time, from its parts")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     # an indexed device: set_per_process_memory_fraction refuses a bare "cuda"
@@ -243,8 +334,14 @@ def main(argv: list[str] | None = None) -> None:
     if device.type != "cuda" and not args.smoke:
         parser.error("no CUDA GPU here: run on a GPU machine, or pass --smoke to check the script at toy size")
     card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke run, toy-size experts)"
-    rows = measure(SMOKE_DIT if args.smoke else REAL_DIT, device, args.frames, args.repeats, emulate=True)
-    table = markdown(rows, card, "toy-size experts" if args.smoke else "real 14B shapes")
+    shapes = "toy-size experts" if args.smoke else "real 14B shapes"
+    dit = SMOKE_DIT if args.smoke else REAL_DIT
+    if args.draft:
+        rows = measure_draft(dit, SMOKE_VAE if args.smoke else REAL_VAE, device, args.frames, args.repeats)
+        table = draft_markdown(rows, card, shapes)
+    else:
+        rows = measure(dit, device, args.frames, args.repeats, emulate=True)
+        table = markdown(rows, card, shapes)
     print(table)
     if args.out:
         args.out.write_text(json.dumps({"card": card, "rows": rows}, indent=2) + "\n")
