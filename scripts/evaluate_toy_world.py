@@ -6,6 +6,8 @@ Scenes come from a seed the training data never used. Each is rendered through t
 (the studio's path) and read back by `engine.toyworld.metrics`, whose heuristics score
 1.0 on ground truth, so every shortfall is the model's. Printed as one Markdown table row.
 `--videos FILE.npz` keeps the rendered videos; `--rescore` scores them again without rendering.
+`--round-trip` scores the same scenes' ground truth passed through the weights' VAE instead:
+the ceiling any DiT on that VAE can reach, scene for scene.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if str(REPO_ROOT) not in sys.path:  # only when run as `python scripts/...`: fin
 from engine import RenderSettings, WeightsSpec, load_pipeline  # noqa: E402
 from engine.toyworld import ToyScene, score_scene, toy_scenes  # noqa: E402
 from engine.toyworld.metrics import ASPECTS  # noqa: E402
+from engine.training.data import pixels_to_unit  # noqa: E402
 from engine.video import frames_to_uint8  # noqa: E402
 
 HELD_OUT_SEED = 20261127  # training draws from seed 0
@@ -68,6 +71,17 @@ def render(
     }
 
 
+@torch.no_grad()
+def round_trip(weights: str, scenes: list[ToyScene]) -> tuple[list[np.ndarray], dict]:
+    """Each scene's ground truth encoded and decoded by the weights' VAE, and what made them."""
+    pipe, info = load_pipeline(WeightsSpec(weights), device="cpu")
+    videos = [
+        frames_to_uint8(pipe.vae.decode(pipe.vae.encode(pixels_to_unit(scene.render())).latent_dist.mode()).sample)
+        for scene in scenes
+    ]
+    return videos, {"weights": weights, "model": f"VAE round trip of ground truth ({info.model_name})"}
+
+
 def score(scenes: list[ToyScene], videos: list[np.ndarray]) -> dict:
     """Mean adherence per aspect, SCA and stripe consistency over the scenes."""
     scores = [score_scene(scene, video) for scene, video in zip(scenes, videos, strict=True)]
@@ -104,6 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rescore", action="store_true", help="score the --videos already rendered, with today's metrics; no render"
     )
+    parser.add_argument(
+        "--round-trip",
+        action="store_true",
+        help="score the scenes' ground truth through the weights' VAE (the ceiling)",
+    )
     args = parser.parse_args(argv)
     if args.rescore and not args.videos:
         parser.error("--rescore needs --videos")
@@ -122,8 +141,12 @@ def main(argv: list[str] | None = None) -> None:
         scenes = held_out_scenes(len(videos))
     else:
         scenes = held_out_scenes(args.scenes)
-        videos, rendered = render(
-            args.weights, scenes, settings, args.attention, summaries=not args.no_summaries, guidance_scale=args.cfg
+        videos, rendered = (
+            round_trip(args.weights, scenes)
+            if args.round_trip
+            else render(
+                args.weights, scenes, settings, args.attention, summaries=not args.no_summaries, guidance_scale=args.cfg
+            )
         )
         if args.videos:
             np.savez_compressed(args.videos, videos=np.stack(videos), rendered=json.dumps(rendered))
