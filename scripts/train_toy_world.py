@@ -5,8 +5,9 @@
     python -m engine train configs/toy_world.json                                        # 3. the DiT, from scratch (36 min)
     python -m engine train configs/toy_world_long.json                                   # 4. 6000 more steps (68 min)
     for c in 1 1.5 2 2.5 3 5; do python scripts/evaluate_toy_world.py --weights runs/toy-world-long/model --scenes 24 --cfg $c; done  # 5. pick the CFG
-    python scripts/evaluate_toy_world.py --weights runs/toy-world-long/model --scenes 48 --cfg 2 --out runs/toy-eval.json
-    python scripts/train_toy_world.py package --guidance 2 --metrics runs/toy-eval.json  # 7. into assets/
+    python -m engine train configs/toy_world_stage3.json                                 # 6. 4500 more steps, uniform noise levels (53 min)
+    python scripts/evaluate_toy_world.py --weights runs/toy-world-stage3/model --scenes 48 --cfg 2 --out runs/toy-eval.json
+    python scripts/train_toy_world.py package --guidance 2 --metrics runs/toy-eval.json  # 8. into assets/
 
 The text side (tokenizer and umT5 encoder) is the tiny checkpoint's, frozen: the DiT learns
 to read its features, as HoloCine reads a frozen umT5-XXL.
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     base.add_argument("--vae", type=Path, default=RUNS / "toy-vae")
     base.add_argument("--out", type=Path, default=RUNS / "toy-base")
     pack = stages.add_parser("package", help="copy the trained model into assets/ with its card")
-    pack.add_argument("--model", type=Path, default=RUNS / "toy-world-long" / "model")
+    pack.add_argument("--model", type=Path, default=RUNS / "toy-world-stage3" / "model")
     pack.add_argument("--vae", type=Path, default=RUNS / "toy-vae")
     pack.add_argument("--metrics", type=Path)
     pack.add_argument("--guidance", type=float, required=True, help="the CFG renders get by default (step 5's pick)")
