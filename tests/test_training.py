@@ -131,6 +131,8 @@ def test_config_errors_name_the_field(tmp_path, tiny_weights):
         _config(tmp_path, tiny_weights, data={"folder": "x", "generator": "a:b"})
     with pytest.raises(TrainingConfigError, match="^steps: must be int"):
         _config(tmp_path, tiny_weights, steps="many")
+    with pytest.raises(TrainingConfigError, match="^ema_decay: must be in"):
+        _config(tmp_path, tiny_weights, ema_decay=1.0)
     with pytest.raises(TrainingConfigError, match="^new_model: a model built from scratch needs mode 'full'"):
         _config(tmp_path, tiny_weights, new_model={"config": TINY_DIT})
 
@@ -189,6 +191,50 @@ def test_full_training_of_a_new_model_exports_a_weights_folder_that_renders(tmp_
         torch.testing.assert_close(pipe.transformer.state_dict()[key], value, atol=0, rtol=0)
     finished = pipe(example_scenes()[1].spec(), RenderSettings(steps=2, guidance_scale=1.0, preview_every=0))
     assert finished.video.shape[1] == example_scenes()[1].num_frames
+
+
+def test_ema_is_resumed_exactly_and_is_what_the_export_holds(tmp_path, tiny_weights):
+    """The export is the moving average of every step's weights (diffusers' EMA warm-up:
+    decay min(ema_decay, k / (k + 9)) at step k, none at step 1), also across a resume."""
+    ema_decay = 0.2
+    overrides = {
+        "mode": "full",
+        "experts": ["high_noise"],
+        "new_model": {"config": TINY_DIT, "experts": 1},
+        "ema_decay": ema_decay,
+    }
+    straight = Trainer(_config(tmp_path / "a", tiny_weights, **overrides))
+    per_step = []
+    train_step = straight.train_step
+
+    def recording_step(batch):
+        loss = train_step(batch)
+        per_step.append(_trainable(straight))
+        return loss
+
+    straight.train_step = recording_step
+    straight_export = straight.run()
+    average = per_step[0]
+    for k, weights in enumerate(per_step[1:], start=2):
+        decay = min(ema_decay, k / (k + 9))
+        average = {key: decay * average[key] + (1 - decay) * weights[key] for key in average}
+    for key, value in per_step[-1].items():  # the trainer keeps training the raw weights
+        torch.testing.assert_close(_trainable(straight)[key], value, atol=0, rtol=0)
+
+    Trainer(_config(tmp_path / "b", tiny_weights, **{**overrides, "steps": 2})).run()
+    resumed_export = Trainer(_config(tmp_path / "b", tiny_weights, **overrides)).run()
+    for folder in (straight_export, resumed_export):
+        pipe, _ = load_pipeline(WeightsSpec(str(folder)), device="cpu")
+        exported = pipe.transformer.state_dict()
+        for key, value in average.items():
+            torch.testing.assert_close(exported[key.removeprefix("high_noise.")], value, atol=1e-6, rtol=0)
+        raw_gap = max((exported[key.removeprefix("high_noise.")] - per_step[-1][key]).abs().max() for key in average)
+        assert raw_gap > 1e-4
+
+    without_ema = {key: value for key, value in overrides.items() if key != "ema_decay"}
+    Trainer(_config(tmp_path / "c", tiny_weights, **{**without_ema, "steps": 2})).run()
+    with pytest.raises(TrainingConfigError, match="^ema_decay: .* was saved by a run without EMA"):
+        Trainer(_config(tmp_path / "c", tiny_weights, **overrides)).run()
 
 
 def test_gradient_checkpointing_gives_the_same_update(tmp_path, tiny_weights):

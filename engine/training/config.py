@@ -99,6 +99,7 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"
     schedule_steps: int | None = None  # the cosine's length when a run stops before its end (None: steps)
     grad_clip: float = 1.0
+    ema_decay: float | None = None  # an exponential moving average of the weights; validation and export use it
     timesteps: TimestepSampling = field(default_factory=TimestepSampling)
     boundary_ratio: float = 0.875
     caption_dropout: float = 0.1
@@ -121,6 +122,8 @@ class TrainConfig:
             raise TrainingConfigError("schedule_steps", f"must be >= steps ({self.steps}), got {self.schedule_steps}")
         if self.learning_rate <= 0:
             raise TrainingConfigError("learning_rate", f"must be > 0, got {self.learning_rate}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise TrainingConfigError("ema_decay", f"must be in (0, 1) (or null for no EMA), got {self.ema_decay}")
         if not 0 <= self.caption_dropout < 1:
             raise TrainingConfigError("caption_dropout", f"must be in [0, 1), got {self.caption_dropout}")
         if not 0 < self.boundary_ratio < 1:

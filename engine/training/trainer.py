@@ -6,7 +6,9 @@ means at render time exactly what it meant in training. Items of a batch keep th
 shot layouts and text windows (`ShotAttention.scope_per_item`), and each item goes to the
 expert that owns its noise level. Everything needed to continue (weights, optimizer,
 schedule, data order, noise RNG) is checkpointed, and a run resumes from its latest
-checkpoint when started again.
+checkpoint when started again. With `ema_decay` set, an exponential moving average of the
+trained weights (diffusers' `EMAModel`) is what validation renders and the export saves:
+a small model trained on small batches samples better from its averaged weights.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import json
 import math
 import shutil
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from diffusers import WanTransformer3DModel
+from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from ..attention.context import AttentionCall, ShotTokenLayout
@@ -52,6 +56,7 @@ class Trainer:
             self.parameters, lr=config.learning_rate, weight_decay=config.weight_decay, betas=(0.9, 0.99)
         )
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.ema = EMAModel(self.parameters, decay=config.ema_decay) if config.ema_decay is not None else None
         self.noise_generator = torch.Generator().manual_seed(config.seed)
         self.step = 0
 
@@ -213,7 +218,22 @@ class Trainer:
         self.optimizer.step()
         self.schedule.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.step(self.parameters)
         return total
+
+    @contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """The EMA weights in the model for the duration (the trained ones without EMA); restored after."""
+        if self.ema is None:
+            yield
+            return
+        self.ema.store(self.parameters)
+        self.ema.copy_to(self.parameters)
+        try:
+            yield
+        finally:
+            self.ema.restore(self.parameters)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -280,6 +300,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(),
             "data_rng": batches.state(),
             "noise_rng": self.noise_generator.get_state(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
         partial = folder / f"step-{self.step:07d}.pt.partial"
         torch.save(state, partial)
@@ -303,9 +324,17 @@ class Trainer:
             raise TrainingConfigError(
                 "output_dir", f"{checkpoints[-1]} was saved by a run with other trainable weights; use a new output_dir"
             )
+        if self.ema is not None and state.get("ema") is None:
+            raise TrainingConfigError(
+                "ema_decay", f"{checkpoints[-1]} was saved by a run without EMA; use a new output_dir"
+            )
         with torch.no_grad():
             for key, value in state["trainable"].items():
                 parameters[key].copy_(value)
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+            self.ema.to(self.device)
+            self.ema.decay = self.config.ema_decay  # a resumed run may change it
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.noise_generator.set_state(state["noise_rng"])
@@ -337,12 +366,13 @@ class Trainer:
         for model in self.experts.values():
             model.eval()
         try:
-            for index, raw in enumerate(self.config.validation.scenes):
-                scene = SceneSpec.from_dict(raw)
-                finished = self.pipe(scene, self.render_settings())
-                path = folder / f"step-{self.step:07d}-scene{index}.mp4"
-                write_mp4(path, frames_to_uint8(finished.video), fps=scene.fps or self.pipe.defaults.fps)
-                written.append(path)
+            with self.averaged_weights():
+                for index, raw in enumerate(self.config.validation.scenes):
+                    scene = SceneSpec.from_dict(raw)
+                    finished = self.pipe(scene, self.render_settings())
+                    path = folder / f"step-{self.step:07d}-scene{index}.mp4"
+                    write_mp4(path, frames_to_uint8(finished.video), fps=scene.fps or self.pipe.defaults.fps)
+                    written.append(path)
         finally:
             for model in self.experts.values():
                 model.train()
@@ -350,6 +380,10 @@ class Trainer:
 
     def export(self) -> Path:
         """LoRA mode: a pair of LoRA files the engine loads. Full mode: a complete weights folder."""
+        with self.averaged_weights():
+            return self._export()
+
+    def _export(self) -> Path:
         if self.config.mode == "lora":
             from peft.utils import get_peft_model_state_dict
 
