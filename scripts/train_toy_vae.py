@@ -1,12 +1,17 @@
 """Train the toy world's tiny Wan VAE (same `AutoencoderKLWan` class and latent layout as Wan2.1).
 
     python scripts/train_toy_vae.py --out runs/toy-vae --steps 1000
+    python scripts/train_toy_vae.py --out runs/toy-vae-decoder --decoder-from runs/toy-vae --steps 1500
 
 The VAE learns on 9-frame clips (the first frame alone, then two 4-frame chunks), cut at
 chunk boundaries half the time, so its causal temporal cache learns to cross a cut. At the
 end it measures the latents' per-channel mean and std (stored in the config, as Wan does,
 so the DiT sees unit-scale latents), fits the live-preview projection, and reports how the
 toy metrics read full scenes after a round trip through it: the ceiling for any DiT.
+
+`--decoder-from` fine-tunes only the decoder of a trained VAE, as Stability's sd-vae-ft-mse
+did: the encoder, and so every latent, stays bit for bit the same, so a DiT already trained
+on those latents decodes through the sharper decoder without retraining.
 """
 
 from __future__ import annotations
@@ -140,9 +145,7 @@ def decode_unclamped(vae: AutoencoderKLWan, z: torch.Tensor) -> torch.Tensor:
     return torch.cat(frames, dim=2)
 
 
-def train(out: Path, steps: int, batch: int, lr: float, seed: int, base_dim: int, save_every: int = 0) -> dict:
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+def new_vae(seed: int, base_dim: int) -> AutoencoderKLWan:
     vae = AutoencoderKLWan(
         **{**VAE_CONFIG, "base_dim": base_dim},
         latents_mean=[0.0] * LATENT_CHANNELS,
@@ -153,7 +156,32 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, base_dim: int
     # the mean image first and the autoencoder stalls (4 images overfit to MSE 0.2 in 60 steps;
     # local init: 0.04).
     reinitialise(vae, seed, vae_init)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    return vae
+
+
+def frozen_encoder_vae(folder: Path) -> AutoencoderKLWan:
+    """A trained VAE whose encoder side (encoder, quant_conv) no longer trains."""
+    vae = AutoencoderKLWan.from_pretrained(str(folder))
+    vae.encoder.requires_grad_(False)
+    vae.quant_conv.requires_grad_(False)
+    return vae
+
+
+def train(
+    out: Path,
+    steps: int,
+    batch: int,
+    lr: float,
+    seed: int,
+    base_dim: int,
+    save_every: int = 0,
+    decoder_from: Path | None = None,
+) -> dict:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    vae = new_vae(seed, base_dim) if decoder_from is None else frozen_encoder_vae(decoder_from)
+    trained = [parameter for parameter in vae.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / steps))
     )
@@ -161,7 +189,8 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, base_dim: int
     progress = tqdm(range(steps), desc="toy VAE", mininterval=10)
     for step in progress:
         clips, masks = (torch.stack(parts) for parts in zip(*(training_clip(rng) for _ in range(batch))))
-        posterior = vae.encode(clips).latent_dist
+        with torch.set_grad_enabled(decoder_from is None):
+            posterior = vae.encode(clips).latent_dist
         # A plain autoencoder on the posterior's mean: sampling with a weak KL only blurred the
         # decoder (a sampled run of 1200 steps reached 16 dB).
         decoded = decode_unclamped(vae, posterior.mode())
@@ -171,10 +200,12 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, base_dim: int
         weights = (1.0 + (CHARACTER_WEIGHT - 1.0) * masks.float()).unsqueeze(1)
         error = (decoded - clips).abs() + (decoded - clips).pow(2)
         reconstruction = (weights * error).sum() / (weights.sum() * 3)
-        loss = reconstruction + LATENT_WEIGHT * posterior.mean.pow(2).mean()
+        loss = reconstruction
+        if decoder_from is None:
+            loss = loss + LATENT_WEIGHT * posterior.mean.pow(2).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         schedule.step()
         progress.set_postfix(loss=f"{loss.item():.4f}")
@@ -182,14 +213,16 @@ def train(out: Path, steps: int, batch: int, lr: float, seed: int, base_dim: int
             vae.save_pretrained(str(out / "snapshot"), safe_serialization=True)
     vae.eval()
     report = measure(vae, seed + 1, num_scenes=24)
-    vae.register_to_config(latents_mean=report["latents_mean"], latents_std=report["latents_std"])
+    if decoder_from is None:  # a fine-tuned decoder keeps its encoder's latents, and so their statistics
+        vae.register_to_config(latents_mean=report["latents_mean"], latents_std=report["latents_std"])
     vae.save_pretrained(str(out), safe_serialization=True)
     report["training"] = {
         "steps": steps,
         "batch": batch,
         "lr": lr,
         "seed": seed,
-        "base_dim": base_dim,
+        "base_dim": vae.config.base_dim,
+        "decoder_from": None if decoder_from is None else str(decoder_from),
         "minutes": round((time.perf_counter() - started) / 60, 1),
     }
     (out / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -217,6 +250,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base-dim", type=int, default=VAE_CONFIG["base_dim"])
+    parser.add_argument(
+        "--decoder-from", type=Path, help="a trained VAE folder: fine-tune its decoder only, keeping its latents"
+    )
     parser.add_argument("--save-every", type=int, default=0, help="write a snapshot/ every N steps (0 = never)")
     parser.add_argument(
         "--remeasure",
@@ -228,7 +264,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.remeasure:
         report = remeasure(args.out)
     else:
-        report = train(args.out, args.steps, args.batch, args.lr, args.seed, args.base_dim, args.save_every)
+        report = train(
+            args.out, args.steps, args.batch, args.lr, args.seed, args.base_dim, args.save_every, args.decoder_from
+        )
     print(json.dumps({k: report[k] for k in ("round_trip", "training")}, indent=2))
 
 
