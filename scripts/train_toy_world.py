@@ -6,8 +6,11 @@
     python -m engine train configs/toy_world_long.json                                   # 4. 6000 more steps (68 min)
     for c in 1 1.5 2 2.5 3 5; do python scripts/evaluate_toy_world.py --weights runs/toy-world-long/model --scenes 24 --cfg $c; done  # 5. pick the CFG
     python -m engine train configs/toy_world_stage3.json                                 # 6. 4500 more steps, uniform noise levels (53 min)
-    python scripts/evaluate_toy_world.py --weights runs/toy-world-stage3/model --scenes 48 --cfg 2 --out runs/toy-eval.json
-    python scripts/train_toy_world.py package --guidance 2 --metrics runs/toy-eval.json  # 8. into assets/
+    python -m engine train configs/toy_world_stage4.json                                 # 7. 5000 more steps, exported as their EMA (62 min)
+    python scripts/train_toy_vae.py --out runs/toy-vae-decoder --decoder-from runs/toy-vae --steps 1500 --lr 5e-4 --seed 2  # 8. sharper decoder, same latents (25 min)
+    python scripts/train_toy_world.py package --guidance 2                               # 9. into assets/
+    python scripts/evaluate_toy_world.py --weights assets/toy-holocine --scenes 48 --out runs/toy-eval.json   # 10. its metrics
+    python scripts/train_toy_world.py package --guidance 2 --metrics runs/toy-eval.json  # 11. again, with its metrics
 
 The text side (tokenizer and umT5 encoder) is the tiny checkpoint's, frozen: the DiT learns
 to read its features, as HoloCine reads a frozen umT5-XXL.
@@ -37,6 +40,12 @@ NOTICE = (
 )
 
 
+def copy_vae(vae_dir: Path, weights_folder: Path) -> None:
+    (weights_folder / "vae").mkdir(exist_ok=True)
+    for name in ("config.json", "diffusion_pytorch_model.safetensors"):
+        shutil.copy2(vae_dir / name, weights_folder / "vae" / name)
+
+
 def build_base(vae_dir: Path, out: Path) -> None:
     """A weights folder with the frozen text side and the trained VAE; the trainer adds the DiT."""
     if out.exists():
@@ -44,9 +53,7 @@ def build_base(vae_dir: Path, out: Path) -> None:
     out.mkdir(parents=True)
     for component in ("tokenizer", "text_encoder"):
         shutil.copytree(TINY_WEIGHTS / component, out / component)
-    (out / "vae").mkdir()
-    for name in ("config.json", "diffusion_pytorch_model.safetensors"):
-        shutil.copy2(vae_dir / name, out / "vae" / name)
+    copy_vae(vae_dir, out)
     report = json.loads((vae_dir / "training_report.json").read_text())
     card = {
         "format": 1,
@@ -58,11 +65,13 @@ def build_base(vae_dir: Path, out: Path) -> None:
 
 
 def package(model_dir: Path, vae_dir: Path, metrics: Path | None, guidance: float, out: Path) -> None:
-    """Copy the trained model into assets/ with a model card that says what it is, how it was made and
-    the CFG it renders best at (a small model over-shoots at HoloCine's 5: the sweep in step 5)."""
+    """Copy the trained model into assets/ with `vae_dir`'s VAE (the one it trained on, or a decoder
+    fine-tuned from it) and a model card that says what it is, how it was made and the CFG it
+    renders best at (a small model over-shoots at HoloCine's 5: the sweep in step 5)."""
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(model_dir, out)
+    copy_vae(vae_dir, out)
     card = json.loads((out / MODEL_CARD).read_text())
     vae_report = json.loads((vae_dir / "training_report.json").read_text())
     card["defaults"]["guidance_scale"] = guidance
@@ -91,8 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     base.add_argument("--vae", type=Path, default=RUNS / "toy-vae")
     base.add_argument("--out", type=Path, default=RUNS / "toy-base")
     pack = stages.add_parser("package", help="copy the trained model into assets/ with its card")
-    pack.add_argument("--model", type=Path, default=RUNS / "toy-world-stage3" / "model")
-    pack.add_argument("--vae", type=Path, default=RUNS / "toy-vae")
+    pack.add_argument("--model", type=Path, default=RUNS / "toy-world-stage4" / "model")
+    pack.add_argument("--vae", type=Path, default=RUNS / "toy-vae-decoder")
     pack.add_argument("--metrics", type=Path)
     pack.add_argument("--guidance", type=float, required=True, help="the CFG renders get by default (step 5's pick)")
     pack.add_argument("--out", type=Path, default=TOY_WEIGHTS)
