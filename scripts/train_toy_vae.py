@@ -213,8 +213,10 @@ def train(
             vae.save_pretrained(str(out / "snapshot"), safe_serialization=True)
     vae.eval()
     report = measure(vae, seed + 1, num_scenes=24)
-    if decoder_from is None:  # a fine-tuned decoder keeps its encoder's latents, and so their statistics
+    if decoder_from is None:
         vae.register_to_config(latents_mean=report["latents_mean"], latents_std=report["latents_std"])
+    else:  # a fine-tuned decoder keeps its encoder's latents, so the statistics the DiT was trained with
+        report.update(latents_mean=list(vae.config.latents_mean), latents_std=list(vae.config.latents_std))
     vae.save_pretrained(str(out), safe_serialization=True)
     report["training"] = {
         "steps": steps,
