@@ -248,6 +248,19 @@ def test_gradient_checkpointing_gives_the_same_update(tmp_path, tiny_weights):
         torch.testing.assert_close(updates[1][key], value, atol=1e-6, rtol=0)
 
 
+def test_a_pipeline_in_memory_trains_exactly_like_one_loaded_from_weights(tmp_path, tiny_weights):
+    """Benchmarks hand the trainer random real-size experts this way; the config still sets the attention."""
+    loaded = Trainer(_config(tmp_path / "loaded", tiny_weights, attention="sparse", steps=1))
+    loaded.run()
+    in_memory_pipe, _ = load_pipeline(WeightsSpec(str(tiny_weights)), device="cpu", attention="full")
+    config = _config(tmp_path / "in_memory", tiny_weights, attention="sparse", steps=1, weights="(in memory)")
+    in_memory = Trainer(config, pipe=in_memory_pipe)
+    assert in_memory.pipe is in_memory_pipe and in_memory_pipe.shot_attention.mode == "sparse"
+    in_memory.run()
+    for key, value in _trainable(loaded).items():
+        torch.testing.assert_close(_trainable(in_memory)[key], value, atol=0, rtol=0)
+
+
 def test_folder_clips_read_videos_and_sidecars(tmp_path):
     from engine.training.data import folder_clips
     from engine.video import write_mp4

@@ -42,7 +42,10 @@ CHECKPOINTS = "checkpoints"
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig) -> None:
+    """One training run. `pipe` trains a pipeline already in memory (a notebook, a benchmark
+    building random real-size experts) instead of loading `config.weights`."""
+
+    def __init__(self, config: TrainConfig, pipe: HoloCinePipeline | None = None) -> None:
         config.validate()
         self.config = config
         self.output_dir = Path(config.output_dir)
@@ -50,7 +53,9 @@ class Trainer:
         use_bf16 = config.precision == "bf16" or (config.precision == "auto" and self.device.type == "cuda")
         self.autocast_dtype = torch.bfloat16 if use_bf16 else None
         torch.manual_seed(config.seed)
-        self.pipe = self._load_pipeline()
+        self.pipe = self._prepare(pipe if pipe is not None else self._load_pipeline())
+        empty = self.pipe.encode_prompt("", None, field="caption_dropout")
+        self.empty_text = empty.embeddings[0, : empty.num_tokens].float().cpu()  # what a dropped caption reads
         self.experts = self._trained_experts()
         self.parameters = [p for model in self.experts.values() for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
@@ -65,19 +70,24 @@ class Trainer:
 
     def _load_pipeline(self) -> HoloCinePipeline:
         config = self.config
-        if config.new_model is None:
-            pipe, _ = load_pipeline(
-                WeightsSpec(config.weights, dit=config.dit, variant=config.variant),
-                device=str(self.device),
-                dtype=torch.float32 if config.mode == "full" else None,
-                attention=config.attention,
-            )
-        else:
-            pipe = self._new_model_pipeline()
+        if config.new_model is not None:
+            return self._new_model_pipeline()
+        pipe, _ = load_pipeline(
+            WeightsSpec(config.weights, dit=config.dit, variant=config.variant),
+            device=str(self.device),
+            dtype=torch.float32 if config.mode == "full" else None,
+            attention=config.attention,
+        )
+        return pipe
+
+    def _prepare(self, pipe: HoloCinePipeline) -> HoloCinePipeline:
+        """Freeze the text side and VAE, and set the attention the config trains."""
         for module in (pipe.text_encoder, pipe.vae):
             module.requires_grad_(False)
-        pipe.shot_attention.summaries = config.attention_summaries
-        pipe.shot_attention.windows = config.window_cross_attention
+        if self.config.attention is not None:
+            pipe.set_attention(self.config.attention)
+        pipe.shot_attention.summaries = self.config.attention_summaries
+        pipe.shot_attention.windows = self.config.window_cross_attention
         return pipe
 
     def _new_model_pipeline(self) -> HoloCinePipeline:
@@ -119,6 +129,7 @@ class Trainer:
 
         pipe, config = self.pipe, self.config
         models = {"high_noise": pipe.transformer, "low_noise": pipe.transformer_2}
+        torch.manual_seed(config.seed)  # LoRA's random init from the seed alone, whatever loading drew
         experts = {}
         for name in config.experts:
             model = models[name]
@@ -243,8 +254,6 @@ class Trainer:
         config = self.config
         self.output_dir.mkdir(parents=True, exist_ok=True)
         (self.output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-        empty = self.pipe.encode_prompt("", None, field="caption_dropout")
-        self.empty_text = empty.embeddings[0, : empty.num_tokens].float().cpu()
         data_state = self._resume()
         if self.step < config.steps:  # a finished run only re-exports: no clip needs encoding
             batches = ClipBatches(encode_clips(self.pipe, training_clips(config.data)), config.batch_size, config.seed)
