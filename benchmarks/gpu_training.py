@@ -1,7 +1,7 @@
 """The trainer (`engine.training`) on one GPU: seconds per step and peak memory.
 
-    python benchmarks/gpu_training.py            # on a CUDA machine; about 4 minutes on an H200
-    python benchmarks/gpu_training.py --smoke    # the same code paths at toy size, on any device
+    python benchmarks/gpu_training.py            # on a CUDA machine; about 5 minutes on an H200
+    python benchmarks/gpu_training.py --smoke --frames 61 --toy-steps 3   # toy-size expert, any device (7 min on 2 CPU cores)
 
 Two measurements, both through the trainer's own `Trainer.train_step` (the step
 `python -m engine train` runs), one batch item per step:
