@@ -36,8 +36,8 @@ from engine.video import frames_to_uint8  # noqa: E402
 HELD_OUT_SEED = 20261127  # training draws from seed 0
 
 
-def held_out_scenes(count: int) -> list[ToyScene]:
-    return list(itertools.islice(toy_scenes(HELD_OUT_SEED), count))
+def held_out_scenes(count: int, first: int = 0) -> list[ToyScene]:
+    return list(itertools.islice(toy_scenes(HELD_OUT_SEED), first, first + count))
 
 
 def render(
@@ -47,9 +47,10 @@ def render(
     attention: str | None,
     summaries: bool = True,
     guidance_scale: float | None = None,
+    device: str = "cpu",
 ) -> tuple[list[np.ndarray], dict]:
     """Each scene's video (uint8) through the engine, and what rendered them; CFG defaults to the card's."""
-    pipe, info = load_pipeline(WeightsSpec(weights), device="cpu", attention=attention)
+    pipe, info = load_pipeline(WeightsSpec(weights), device=device, attention=attention)
     settings = replace(
         settings, guidance_scale=pipe.defaults.guidance_scale if guidance_scale is None else guidance_scale
     )
@@ -67,16 +68,18 @@ def render(
         + ("" if pipe.shot_attention.summaries else " (no summaries)")
         + ("" if pipe.shot_attention.windows else " (no window cross-attention)"),
         "settings": {k: settings.to_dict()[k] for k in ("steps", "guidance_scale", "shift", "seed", "step_cache")},
+        "device": device,
         "seconds_per_scene": round((time.perf_counter() - started) / len(scenes), 2),
     }
 
 
 @torch.no_grad()
-def round_trip(weights: str, scenes: list[ToyScene]) -> tuple[list[np.ndarray], dict]:
+def round_trip(weights: str, scenes: list[ToyScene], device: str = "cpu") -> tuple[list[np.ndarray], dict]:
     """Each scene's ground truth encoded and decoded by the weights' VAE, and what made them."""
-    pipe, info = load_pipeline(WeightsSpec(weights), device="cpu")
+    pipe, info = load_pipeline(WeightsSpec(weights), device=device)
+    vae = pipe.vae
     videos = [
-        frames_to_uint8(pipe.vae.decode(pipe.vae.encode(pixels_to_unit(scene.render())).latent_dist.mode()).sample)
+        frames_to_uint8(vae.decode(vae.encode(pixels_to_unit(scene.render()).to(device)).latent_dist.mode()).sample)
         for scene in scenes
     ]
     return videos, {"weights": weights, "model": f"VAE round trip of ground truth ({info.model_name})"}
@@ -103,6 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default=str(REPO_ROOT / "assets" / "toy-holocine"))
     parser.add_argument("--scenes", type=int, default=60)
+    parser.add_argument(
+        "--first-scene", type=int, default=0, help="start later in the held-out stream (chunks of one long run)"
+    )
     parser.add_argument("--steps", type=int, default=RenderSettings.steps)
     parser.add_argument("--cfg", type=float, help="guidance scale (default: the model card's)")
     parser.add_argument("--shift", type=float, default=RenderSettings.shift)
@@ -112,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-summaries", action="store_true", help="cut inter-shot attention at inference (an inference-time probe)"
     )
+    parser.add_argument("--device", default="cpu", help="where to render (cuda: the same scores within noise, faster)")
     parser.add_argument("--name", default="shipped model")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--videos", type=Path, help="an .npz to keep the rendered videos in, to score them again later")
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     settings = RenderSettings(
         steps=args.steps,
-        seed=args.seed,
+        seed=args.seed + args.first_scene,  # scene i renders with seed + i, however the run is chunked
         shift=args.shift,
         step_cache=args.step_cache,
         preview_every=0,
@@ -138,16 +145,23 @@ def main(argv: list[str] | None = None) -> None:
         stored = np.load(args.videos)
         videos = list(stored["videos"])
         rendered = json.loads(str(stored["rendered"]))
-        scenes = held_out_scenes(len(videos))
+        scenes = held_out_scenes(len(videos), rendered.get("first_scene", 0))
     else:
-        scenes = held_out_scenes(args.scenes)
+        scenes = held_out_scenes(args.scenes, args.first_scene)
         videos, rendered = (
-            round_trip(args.weights, scenes)
+            round_trip(args.weights, scenes, args.device)
             if args.round_trip
             else render(
-                args.weights, scenes, settings, args.attention, summaries=not args.no_summaries, guidance_scale=args.cfg
+                args.weights,
+                scenes,
+                settings,
+                args.attention,
+                summaries=not args.no_summaries,
+                guidance_scale=args.cfg,
+                device=args.device,
             )
         )
+        rendered["first_scene"] = args.first_scene
         if args.videos:
             np.savez_compressed(args.videos, videos=np.stack(videos), rendered=json.dumps(rendered))
     result = {**rendered, **score(scenes, videos)}
