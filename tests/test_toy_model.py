@@ -25,7 +25,7 @@ def test_shipped_model_renders_example_scenes_as_captioned_with_their_cuts(toy_p
     """Measured when shipped (30 steps, seeds 0-2, the card's CFG 2): every shot of the three
     example scenes reads its background, colour, framing and position right, and the cuts are
     found exactly where they were asked, no more. (Shape is not asserted: the model reads it
-    right in about 60% of the held-out shots; see the README.)"""
+    right in about 75% of the held-out shots; see the README.)"""
     pipe, info = toy_pipe
     assert not info.random_weights and info.attention_mode == "sparse" and pipe.transformer_2 is None
     assert pipe.defaults.guidance_scale == 2.0
