@@ -42,6 +42,7 @@ from engine.text import MAX_TEXT_TOKENS  # noqa: E402
 from engine.training import TrainConfig, Trainer  # noqa: E402
 from engine.training.config import DataConfig, LoraTraining  # noqa: E402
 from engine.training.data import ClipBatches, EncodedClip, encode_clips, training_clips  # noqa: E402
+from engine.training.trainer import ADAPTER  # noqa: E402
 from engine.weights import TINY_WEIGHTS, TOY_WEIGHTS, load_text_and_vae  # noqa: E402
 
 TOY_BATCH = 8
@@ -115,7 +116,8 @@ def lora_rows(dit: dict, device: torch.device, frames_list: list[int], repeats: 
                 seconds, losses = timed_steps(trainer, lambda clip=clip: [clip], repeats, device)
                 peak = torch.cuda.max_memory_allocated(device) / GIB if device.type == "cuda" else None
                 result = {"s_per_step": round(seconds, 2), "peak_gib": None if peak is None else round(peak, 1)}
-                assert all(torch.isfinite(torch.tensor(losses))), losses
+                if not all(torch.isfinite(torch.tensor(losses))):
+                    raise RuntimeError(f"a training step's loss is not finite: {losses}")
             except torch.OutOfMemoryError:
                 result = {"s_per_step": None, "peak_gib": "OOM"}
             trainer.optimizer.zero_grad(set_to_none=True)
@@ -133,7 +135,7 @@ def lora_rows(dit: dict, device: torch.device, frames_list: list[int], repeats: 
             )
             print(json.dumps(rows[-1]), flush=True)
         for model in trainer.experts.values():  # the next trainer adds its own adapter to the same expert
-            model.delete_adapters("trained")
+            model.delete_adapters(ADAPTER)
         del trainer
     return rows
 
