@@ -319,6 +319,15 @@ def draft_markdown(rows: list[dict], card: str, shapes: str) -> str:
     return "\n".join(lines)
 
 
+def benchmark_device(parser: argparse.ArgumentParser, smoke: bool) -> tuple[torch.device, str]:
+    """The GPU to measure and its name; the CPU only for a --smoke run, which checks the script."""
+    # an indexed device: set_per_process_memory_fraction refuses a bare "cuda"
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    if device.type != "cuda" and not smoke:
+        parser.error("no CUDA GPU here: run on a GPU machine, or pass --smoke to check the script at toy size")
+    return device, torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke run, toy-size experts)"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="toy-size experts: check the script anywhere")
@@ -327,11 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draft", action="store_true", help="only the draft-vs-default render time, from its parts")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    # an indexed device: set_per_process_memory_fraction refuses a bare "cuda"
-    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-    if device.type != "cuda" and not args.smoke:
-        parser.error("no CUDA GPU here: run on a GPU machine, or pass --smoke to check the script at toy size")
-    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke run, toy-size experts)"
+    device, card = benchmark_device(parser, args.smoke)
     shapes = "toy-size experts" if args.smoke else "real 14B shapes"
     dit = SMOKE_DIT if args.smoke else REAL_DIT
     if args.draft:

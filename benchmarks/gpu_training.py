@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gpu import HEIGHT, REAL_DIT, SHOTS, SMOKE_DIT, WIDTH, build_expert, synchronize  # noqa: E402
+from gpu import HEIGHT, REAL_DIT, SHOTS, SMOKE_DIT, WIDTH, benchmark_device, build_expert, synchronize  # noqa: E402
 
 from engine.memory import GIB  # noqa: E402
 from engine.pipeline import HoloCinePipeline  # noqa: E402
@@ -202,10 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--toy-steps", type=int, default=200, help="timed toy-model steps per precision")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-    if device.type != "cuda" and not args.smoke:
-        parser.error("no CUDA GPU here: run on a GPU machine, or pass --smoke to check the script at toy size")
-    card = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (smoke run)"
+    device, card = benchmark_device(parser, args.smoke)
     with tempfile.TemporaryDirectory() as scratch:
         rows = lora_rows(SMOKE_DIT if args.smoke else REAL_DIT, device, args.frames, args.repeats, Path(scratch))
         rows += toy_rows(device, args.toy_steps, 4 * TOY_BATCH if args.smoke else 32 * TOY_BATCH, Path(scratch))
