@@ -9,7 +9,6 @@ decoded colours.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +16,7 @@ from types import ModuleType
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
+from repo_scripts import load_script
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
 
@@ -24,22 +24,12 @@ from engine.wan_keys import to_original_wan_keys
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSET = REPO_ROOT / "assets" / "tiny-holocine"
-BUILDER = REPO_ROOT / "scripts" / "build_tiny_checkpoint.py"
 DIT_FILES = sorted((ASSET / "HoloCine_dit").rglob("*.safetensors"))
-
-
-def _load_builder() -> ModuleType:
-    """Import the builder by path: `scripts` is a folder, not an installed package."""
-    spec = importlib.util.spec_from_file_location("build_tiny_checkpoint", BUILDER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def builder() -> ModuleType:
-    return _load_builder()
+    return load_script("build_tiny_checkpoint")
 
 
 def _files(root: Path) -> dict[str, bytes]:

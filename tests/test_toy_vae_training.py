@@ -7,7 +7,6 @@ toy VAE itself, with the optional outline loss switched on so that both losses t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -15,22 +14,16 @@ from types import ModuleType
 import pytest
 import torch
 from diffusers import AutoencoderKLWan
+from repo_scripts import load_script
 
 from engine.toyworld import example_scenes
 from engine.training.data import pixels_to_unit
 from engine.weights import TOY_WEIGHTS
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_toy_vae.py"
-
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    """Import the script by path: `scripts` is a folder, not an installed package."""
-    spec = importlib.util.spec_from_file_location("train_toy_vae", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train_toy_vae")
 
 
 def test_outline_loss_sees_a_blurred_outline_but_not_a_flat_colour_shift(script: ModuleType) -> None:
