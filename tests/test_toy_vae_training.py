@@ -47,10 +47,9 @@ def test_decoder_fine_tuning_with_the_outline_loss_keeps_every_latent(script: Mo
     video = pixels_to_unit(example_scenes()[1].render())
     with torch.no_grad():
         assert torch.equal(before.encode(video).latent_dist.mode(), after.encode(video).latent_dist.mode())
+    trained_from = before.decoder.state_dict()
     changed = [
-        name
-        for name, weight in after.decoder.state_dict().items()
-        if not torch.equal(weight, before.decoder.state_dict()[name])
+        name for name, weight in after.decoder.state_dict().items() if not torch.equal(weight, trained_from[name])
     ]
     assert changed, "the decoder did not train"
     assert after.config.latents_mean == before.config.latents_mean
