@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine import RenderSettings, WeightsSpec, load_pipeline
 from engine.attention.context import AttentionCall, ShotAttention, ShotTokenLayout
@@ -17,7 +18,15 @@ from engine.sampler import UpstreamFlowScheduler
 from engine.toyworld import example_scenes
 from engine.training import TrainConfig, Trainer, TrainingConfigError
 from engine.training.config import TimestepSampling
-from engine.training.objective import noisy_latents, sample_sigmas, timesteps_for, velocity_target
+from engine.training.data import encode_clips, training_clips
+from engine.training.objective import (
+    flow_matching_loss,
+    noisy_latents,
+    outline_loss_weights,
+    sample_sigmas,
+    timesteps_for,
+    velocity_target,
+)
 
 TINY_DIT = {
     "patch_size": [1, 2, 2],
@@ -135,6 +144,60 @@ def test_config_errors_name_the_field(tmp_path, tiny_weights):
         _config(tmp_path, tiny_weights, ema_decay=1.0)
     with pytest.raises(TrainingConfigError, match="^new_model: a model built from scratch needs mode 'full'"):
         _config(tmp_path, tiny_weights, new_model={"config": TINY_DIT})
+    with pytest.raises(TrainingConfigError, match="^outline_loss.weight: must be >= 1"):
+        _config(tmp_path, tiny_weights, outline_loss={"weight": 0.5})
+
+
+def _outline_reference(mask: np.ndarray, weight: float, radius: int) -> np.ndarray:
+    """Pixel by pixel: a pixel is near the outline when the subject and the rest both lie within
+    `radius` of it (Chebyshev); latent frame 0 is frame 0, then groups of 4 frames; 8x8 blocks."""
+    frames, height, width = mask.shape
+    band = np.zeros(mask.shape)
+    for y in range(height):
+        for x in range(width):
+            window = mask[:, max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1]
+            band[:, y, x] = window.any(axis=(1, 2)) & ~window.all(axis=(1, 2))
+    groups = [band[:1]] + [band[1 + 4 * k : 5 + 4 * k] for k in range((frames - 1) // 4)]
+    coverage = np.stack([g.mean(0).reshape(height // 8, 8, width // 8, 8).mean(axis=(1, 3)) for g in groups])
+    return 1 + (weight - 1) * coverage
+
+
+def test_outline_loss_weights_match_a_pixel_reference():
+    scene = example_scenes()[2]  # wide and close triangles: outlines that cross latent pixels
+    mask = scene.subject_mask()
+    assert mask.shape == (scene.num_frames, 64, 96) and (scene.render()[mask] != scene.render()[0, 0, 0]).any(-1).all()
+    weights = outline_loss_weights(torch.from_numpy(mask), 5.0, 2, 8, 4)
+    assert weights.shape == (9, 8, 12) and weights.max() > 3
+    np.testing.assert_allclose(weights.numpy(), _outline_reference(mask, 5.0, 2), atol=1e-6, rtol=0)
+
+
+def test_flow_matching_loss_weighs_each_item_relative_to_its_mean():
+    generator = torch.Generator().manual_seed(0)
+    prediction, target = (
+        torch.randn(2, 3, 2, 4, 4, generator=generator),
+        torch.randn(2, 3, 2, 4, 4, generator=generator),
+    )
+    uniform = torch.stack([torch.full((2, 4, 4), 1.0), torch.full((2, 4, 4), 7.0)])
+    torch.testing.assert_close(flow_matching_loss(prediction, target, uniform), F.mse_loss(prediction, target))
+    weights = 1 + torch.rand(2, 2, 4, 4, generator=generator)
+    squared = (prediction - target) ** 2
+    expected = sum((weights[i] * squared[i]).sum() / weights[i].mean() for i in range(2)) / squared.numel()
+    torch.testing.assert_close(flow_matching_loss(prediction, target, weights), expected)
+
+
+def test_outline_loss_attaches_each_clips_weights_and_trains_on_them(tmp_path, tiny_weights):
+    plain = Trainer(_config(tmp_path / "plain", tiny_weights, steps=1))
+    plain.run()
+    config = _config(tmp_path / "outline", tiny_weights, steps=1, outline_loss={"weight": 4.0, "radius_px": 1})
+    trainer = Trainer(config)
+    scenes = training_clips(config.data)
+    clips = encode_clips(trainer.pipe, scenes, outline=config.outline_loss)
+    for clip, scene in zip(clips, scenes, strict=True):
+        expected = outline_loss_weights(torch.from_numpy(scene.subject_mask()), 4.0, 1, 8, 4)
+        torch.testing.assert_close(clip.loss_weights, expected, atol=0, rtol=0)
+    trainer.run()
+    moved = [not torch.equal(value, _trainable(trainer)[key]) for key, value in _trainable(plain).items()]
+    assert any(moved)  # the same data, noise and init: only the weighting differs
 
 
 def _trainable(trainer: Trainer) -> dict[str, torch.Tensor]:
@@ -225,6 +288,7 @@ def test_ema_is_resumed_exactly_and_is_what_the_export_holds(tmp_path, tiny_weig
     resumed_export = Trainer(_config(tmp_path / "b", tiny_weights, **overrides)).run()
     for folder in (straight_export, resumed_export):
         pipe, _ = load_pipeline(WeightsSpec(str(folder)), device="cpu")
+        assert replace(pipe.defaults, negative_prompt="") == replace(straight.pipe.defaults, negative_prompt="")
         exported = pipe.transformer.state_dict()
         for key, value in average.items():
             torch.testing.assert_close(exported[key.removeprefix("high_noise.")], value, atol=1e-6, rtol=0)
@@ -281,6 +345,12 @@ def test_folder_clips_read_videos_and_sidecars(tmp_path):
     spec = clip.spec()
     assert spec.prompt == scene.spec().prompt
     assert spec.layout(33).cut_frames == scene.cut_frames and len(clip.render()) == 33
+    with pytest.raises(TrainingConfigError, match="^outline_loss: take.mp4 has no subject mask take.mask.mp4"):
+        clip.subject_mask()
+    mask = scene.subject_mask()
+    write_mp4(tmp_path / "take.mask.mp4", np.repeat(mask[..., None], 3, axis=-1).astype(np.uint8) * 255, fps=8)
+    (clip,) = folder_clips(tmp_path)  # the mask is not a clip of its own
+    np.testing.assert_array_equal(clip.subject_mask(), mask)
     (tmp_path / "orphan.mp4").write_bytes((tmp_path / "take.mp4").read_bytes())
     with pytest.raises(TrainingConfigError, match="^data.folder: videos without a JSON sidecar: orphan.json"):
         folder_clips(tmp_path)

@@ -142,6 +142,13 @@ class ToyScene:
             video[start:end] = render_still(self.background, self.character, shot)
         return video
 
+    def subject_mask(self) -> np.ndarray:
+        """(frames, HEIGHT, WIDTH) bool: where the character is, for the trainer's outline loss."""
+        mask = np.empty((self.num_frames, HEIGHT, WIDTH), dtype=bool)
+        for shot, (start, end) in zip(self.shots, self.frame_ranges):
+            mask[start:end] = shot_masks(self.character, shot)[0]
+        return mask
+
 
 def shape_masks(shape: str, cx: float, cy: float, size: float) -> tuple[np.ndarray, np.ndarray]:
     """Boolean (HEIGHT, WIDTH) masks of the whole shape and of its stripe, sampled at pixel centres."""
@@ -160,9 +167,14 @@ def shape_masks(shape: str, cx: float, cy: float, size: float) -> tuple[np.ndarr
     return body, stripe
 
 
-def render_still(background: str, character: ToyCharacter, shot: ToyShot) -> np.ndarray:
+def shot_masks(character: ToyCharacter, shot: ToyShot) -> tuple[np.ndarray, np.ndarray]:
+    """The character's body and stripe masks as `shot` frames it."""
     size = SIZES[shot.framing] * shot.scale
-    body, stripe = shape_masks(character.shape, CENTRES_X[shot.position] + shot.dx, CENTRE_Y + shot.dy, size)
+    return shape_masks(character.shape, CENTRES_X[shot.position] + shot.dx, CENTRE_Y + shot.dy, size)
+
+
+def render_still(background: str, character: ToyCharacter, shot: ToyShot) -> np.ndarray:
+    body, stripe = shot_masks(character, shot)
     image = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
     image[:] = BACKGROUNDS[background]
     image[body] = BODY_COLOURS[character.colour]

@@ -48,7 +48,8 @@ class DataConfig:
     """Training clips: a folder of videos with JSON sidecars, or a Python scene generator.
 
     `generator` is "module:function"; called with `seed=`, it yields objects with `spec()`
-    (a SceneSpec) and `render()` ((frames, H, W, 3) uint8), like `engine.toyworld.toy_scenes`.
+    (a SceneSpec), `render()` ((frames, H, W, 3) uint8) and, for an outline loss,
+    `subject_mask()` ((frames, H, W) bool), like `engine.toyworld.toy_scenes`.
     `num_clips` of them are drawn and encoded once.
     """
 
@@ -56,6 +57,17 @@ class DataConfig:
     generator: str | None = None
     num_clips: int = 1000
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class OutlineLoss:
+    """Extra loss weight near the subject's outline (1 = the plain MSE); needs clips with subject masks.
+
+    A small subject's shape is a few percent of a frame-wide MSE; see `objective.outline_loss_weights`.
+    """
+
+    weight: float = 1.0
+    radius_px: int = 2
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float | None = None  # an exponential moving average of the weights; validation and export use it
     timesteps: TimestepSampling = field(default_factory=TimestepSampling)
+    outline_loss: OutlineLoss = field(default_factory=OutlineLoss)
     boundary_ratio: float = 0.875
     caption_dropout: float = 0.1
     gradient_checkpointing: bool = False
@@ -138,6 +151,10 @@ class TrainConfig:
             raise TrainingConfigError("data.num_clips", f"must be >= 1, got {self.data.num_clips}")
         if self.timesteps.shift <= 0 or self.timesteps.std <= 0:
             raise TrainingConfigError("timesteps", "shift and std must be > 0")
+        if self.outline_loss.weight < 1:
+            raise TrainingConfigError("outline_loss.weight", f"must be >= 1 (1 = off), got {self.outline_loss.weight}")
+        if self.outline_loss.radius_px < 1:
+            raise TrainingConfigError("outline_loss.radius_px", f"must be >= 1, got {self.outline_loss.radius_px}")
         if self.lora.rank < 1:
             raise TrainingConfigError("lora.rank", f"must be >= 1, got {self.lora.rank}")
         if self.new_model is not None:

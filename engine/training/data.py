@@ -3,7 +3,9 @@
 A clip is anything with `spec()` (its SceneSpec: captions, cuts, size) and `render()`
 ((frames, H, W, 3) uint8 pixels). Clips come from a folder of videos with JSON sidecars,
 or from a Python generator. Each clip is encoded once by the frozen VAE, exactly as the
-pipeline decodes (normalised with the VAE's latents_mean/std), and kept in memory.
+pipeline decodes (normalised with the VAE's latents_mean/std), and kept in memory. With an
+outline loss, each clip also gives a subject mask (`subject_mask()`; for a folder, a
+`NAME.mask.mp4` beside `NAME.mp4`, white where the subject is), pooled once into loss weights.
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from tqdm import tqdm
 
 from ..scene import SceneSpec, Shot, ShotLayout
 from ..video import read_mp4
-from .config import DataConfig, TrainingConfigError
+from .config import DataConfig, OutlineLoss, TrainingConfigError
+from .objective import outline_loss_weights
+
+MASK_SUFFIX = ".mask.mp4"
 
 
 class SceneClip(Protocol):
+    """A training clip. An outline loss also calls `subject_mask()`: (frames, H, W) bool."""
+
     def spec(self) -> SceneSpec: ...
 
     def render(self) -> np.ndarray: ...
@@ -54,12 +61,23 @@ class VideoClip:
 
     def render(self) -> np.ndarray:
         """The frames, trimmed down to the 4t+1 grid the VAE needs (at most 3 dropped)."""
-        frames, _, _ = read_mp4(self.video)
-        return frames[: (len(frames) - 1) // 4 * 4 + 1]
+        return _on_vae_grid(read_mp4(self.video)[0])
+
+    def subject_mask(self) -> np.ndarray:
+        """The `NAME.mask.mp4` beside the video, white where the subject is, trimmed as `render`."""
+        mask_video = self.video.with_name(self.video.name.removesuffix(".mp4") + MASK_SUFFIX)
+        if not mask_video.is_file():
+            raise TrainingConfigError("outline_loss", f"{self.video.name} has no subject mask {mask_video.name}")
+        return _on_vae_grid(read_mp4(mask_video)[0].mean(axis=-1) > 127)
+
+
+def _on_vae_grid(frames: np.ndarray) -> np.ndarray:
+    return frames[: (len(frames) - 1) // 4 * 4 + 1]
 
 
 def folder_clips(folder: Path) -> list[VideoClip]:
-    clips = [VideoClip(video, video.with_suffix(".json")) for video in sorted(folder.glob("*.mp4"))]
+    videos = [video for video in sorted(folder.glob("*.mp4")) if not video.name.endswith(MASK_SUFFIX)]
+    clips = [VideoClip(video, video.with_suffix(".json")) for video in videos]
     missing = [clip.sidecar.name for clip in clips if not clip.sidecar.is_file()]
     if not folder.is_dir() or not clips:
         raise TrainingConfigError("data.folder", f"{folder} holds no .mp4 videos")
@@ -87,12 +105,14 @@ def training_clips(config: DataConfig) -> list[SceneClip]:
 @dataclass(frozen=True)
 class EncodedClip:
     """A clip as the DiT sees it: normalised latents (C, F, h, w), its prompt's real-token
-    embeddings (tokens, text_dim) and text windows (shots, max_length), and its shot layout."""
+    embeddings (tokens, text_dim) and text windows (shots, max_length), its shot layout, and
+    with an outline loss its per-latent-pixel loss weights (F, h, w)."""
 
     latents: torch.Tensor
     text: torch.Tensor
     text_windows: torch.Tensor
     layout: ShotLayout
+    loss_weights: torch.Tensor | None = None
 
 
 def pixels_to_unit(frames: np.ndarray) -> torch.Tensor:
@@ -102,27 +122,50 @@ def pixels_to_unit(frames: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_clips(
-    pipe, clips: Iterable[SceneClip], description: str = "encode clips", batch_size: int = 8
+    pipe,
+    clips: Iterable[SceneClip],
+    description: str = "encode clips",
+    batch_size: int = 8,
+    outline: OutlineLoss | None = None,
 ) -> list[EncodedClip]:
     """Encode every clip once with the pipeline's VAE (posterior mode), normalised as the DiT expects.
 
     Consecutive clips of one size share a VAE call; a clip's latents do not depend on its batch.
+    With an `outline` loss (weight above 1), each clip's subject mask becomes its loss weights.
     """
     vae = pipe.vae
     device = next(vae.parameters()).device
     mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
     std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
     encoded: list[EncodedClip] = []
-    pending: list[tuple[np.ndarray, SceneSpec, ShotLayout]] = []
+    pending: list[tuple[np.ndarray, SceneSpec, ShotLayout, torch.Tensor | None]] = []
 
     def flush() -> None:
-        pixels = torch.cat([pixels_to_unit(frames) for frames, _, _ in pending]).to(device, vae.dtype)
+        pixels = torch.cat([pixels_to_unit(frames) for frames, _, _, _ in pending]).to(device, vae.dtype)
         z = vae.encode(pixels).latent_dist.mode().float().cpu()
-        for latents, (_, scene, layout) in zip((z - mean) / std, pending):
+        for latents, (_, scene, layout, weights) in zip((z - mean) / std, pending):
             prompt = pipe.encode_prompt(scene.prompt, layout.num_shots, field="prompt")
             text = prompt.embeddings[0, : prompt.num_tokens].float().cpu()
-            encoded.append(EncodedClip(latents, text, prompt.text_windows, layout))
+            encoded.append(EncodedClip(latents, text, prompt.text_windows, layout, weights))
         pending.clear()
+
+    def loss_weights(clip: SceneClip, frames: np.ndarray) -> torch.Tensor | None:
+        if outline is None or outline.weight == 1:
+            return None
+        if not hasattr(clip, "subject_mask"):
+            raise TrainingConfigError("outline_loss", f"needs clips with subject masks; {type(clip).__name__} has none")
+        mask = np.asarray(clip.subject_mask(), dtype=bool)
+        if mask.shape != frames.shape[:3]:
+            raise TrainingConfigError(
+                "outline_loss", f"a subject mask is {mask.shape} but its clip's frames are {frames.shape[:3]}"
+            )
+        return outline_loss_weights(
+            torch.from_numpy(mask),
+            outline.weight,
+            outline.radius_px,
+            int(vae.config.scale_factor_spatial),
+            int(vae.config.scale_factor_temporal),
+        )
 
     for clip in tqdm(list(clips), desc=description, mininterval=10):
         scene = clip.spec()
@@ -133,7 +176,7 @@ def encode_clips(
         pipe.check_size(frames.shape[1], frames.shape[2])
         if pending and (len(pending) == batch_size or pending[0][0].shape != frames.shape):
             flush()
-        pending.append((frames, scene, layout))
+        pending.append((frames, scene, layout, loss_weights(clip, frames)))
     if pending:
         flush()
     return encoded

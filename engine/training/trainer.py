@@ -20,10 +20,10 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from diffusers import WanTransformer3DModel
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
@@ -35,7 +35,14 @@ from ..video import frames_to_uint8, write_mp4
 from ..weights import MODEL_CARD, ModelCard, WeightsSpec, load_pipeline, load_text_and_vae, pick_device
 from .config import TrainConfig, TrainingConfigError
 from .data import ClipBatches, EncodedClip, encode_clips, training_clips
-from .objective import expert_sigma_range, noisy_latents, sample_sigmas, timesteps_for, velocity_target
+from .objective import (
+    expert_sigma_range,
+    flow_matching_loss,
+    noisy_latents,
+    sample_sigmas,
+    timesteps_for,
+    velocity_target,
+)
 
 ADAPTER = "trained"
 CHECKPOINTS = "checkpoints"
@@ -191,9 +198,10 @@ class Trainer:
         return text, windows
 
     def train_step(self, batch: list[EncodedClip]) -> float:
-        """One optimizer step on `batch`; returns its loss (mean squared velocity error)."""
+        """One optimizer step on `batch`; returns its loss (mean squared velocity error, outline-weighted if set)."""
         config, device = self.config, self.device
         clean = torch.stack([clip.latents for clip in batch])
+        weights = None if batch[0].loss_weights is None else torch.stack([clip.loss_weights for clip in batch])
         noise = torch.randn(clean.shape, generator=self.noise_generator)
         sigmas = sample_sigmas(len(batch), config.timesteps, self.noise_generator, *self._sigma_range())
         dropped = torch.rand(len(batch), generator=self.noise_generator) < config.caption_dropout
@@ -223,7 +231,9 @@ class Trainer:
                     encoder_hidden_states=text.index_select(0, index).to(model.dtype),
                     return_dict=False,
                 )[0]
-                loss = F.mse_loss(prediction.float(), target.index_select(0, index)) * len(items) / len(batch)
+                item_weights = None if weights is None else weights.to(device).index_select(0, index)
+                loss = flow_matching_loss(prediction.float(), target.index_select(0, index), item_weights)
+                loss = loss * len(items) / len(batch)
                 loss.backward()
             total += loss.item()
         torch.nn.utils.clip_grad_norm_(self.parameters, config.grad_clip)
@@ -256,7 +266,8 @@ class Trainer:
         (self.output_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         data_state = self._resume()
         if self.step < config.steps:  # a finished run only re-exports: no clip needs encoding
-            batches = ClipBatches(encode_clips(self.pipe, training_clips(config.data)), config.batch_size, config.seed)
+            clips = encode_clips(self.pipe, training_clips(config.data), outline=config.outline_loss)
+            batches = ClipBatches(clips, config.batch_size, config.seed)
             if data_state is not None:
                 batches.restore(data_state)
             self._train(batches)
@@ -430,17 +441,19 @@ class Trainer:
         return folder
 
     def _defaults(self) -> dict:
+        """The loaded card's defaults (a fine-tuned model keeps its size and CFG), with the size
+        and timing of the first validation scene, which is what training showed it."""
+        defaults = asdict(self.pipe.defaults)
         scenes = [SceneSpec.from_dict(raw) for raw in self.config.validation.scenes]
-        if not scenes:
-            return {}
-        first = scenes[0]
-        layout = first.layout(self.pipe.defaults.num_frames)
-        return {
-            "height": first.height or self.pipe.defaults.height,
-            "width": first.width or self.pipe.defaults.width,
-            "num_frames": layout.num_frames,
-            "fps": first.fps or self.pipe.defaults.fps,
-        }
+        if scenes:
+            first = scenes[0]
+            defaults.update(
+                height=first.height or defaults["height"],
+                width=first.width or defaults["width"],
+                num_frames=first.layout(defaults["num_frames"]).num_frames,
+                fps=first.fps or defaults["fps"],
+            )
+        return defaults
 
 
 def train(config_path: Path) -> Path:
