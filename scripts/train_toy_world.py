@@ -8,10 +8,11 @@
     python -m engine train configs/toy_world_stage3.json                                 # 6. 4500 more steps, uniform noise levels (53 min)
     python -m engine train configs/toy_world_stage4.json                                 # 7. 5000 more steps, exported as their EMA (62 min)
     python -m engine train configs/toy_world_stage5.json                                 # 8. 5000 more steps (65 min)
-    python scripts/train_toy_vae.py --out runs/toy-vae-decoder --decoder-from runs/toy-vae --steps 1500 --lr 5e-4 --seed 2  # 9. sharper decoder, same latents (25 min)
-    python scripts/train_toy_world.py package --guidance 2                               # 10. into assets/
-    python scripts/evaluate_toy_world.py --weights assets/toy-holocine --scenes 48 --out runs/toy-eval.json   # 11. its metrics
-    python scripts/train_toy_world.py package --guidance 2 --metrics runs/toy-eval.json  # 12. again, with its metrics
+    python -m engine train configs/toy_world_outline.json                                # 9. 3000 more, outline-weighted loss (44 min)
+    python scripts/train_toy_vae.py --out runs/toy-vae-decoder --decoder-from runs/toy-vae --steps 1500 --lr 5e-4 --seed 2  # 10. sharper decoder, same latents (25 min)
+    python scripts/train_toy_world.py package --guidance 2                               # 11. into assets/
+    python scripts/evaluate_toy_world.py --weights assets/toy-holocine --scenes 48 --out runs/toy-eval.json   # 12. its metrics
+    python scripts/train_toy_world.py package --guidance 2 --metrics runs/toy-eval.json  # 13. again, with its metrics
 
 The text side (tokenizer and umT5 encoder) is the tiny checkpoint's, frozen: the DiT learns
 to read its features, as HoloCine reads a frozen umT5-XXL.
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     base.add_argument("--vae", type=Path, default=RUNS / "toy-vae")
     base.add_argument("--out", type=Path, default=RUNS / "toy-base")
     pack = stages.add_parser("package", help="copy the trained model into assets/ with its card")
-    pack.add_argument("--model", type=Path, default=RUNS / "toy-world-stage5" / "model")
+    pack.add_argument("--model", type=Path, default=RUNS / "toy-world-outline" / "model")
     pack.add_argument("--vae", type=Path, default=RUNS / "toy-vae-decoder")
     pack.add_argument("--metrics", type=Path)
     pack.add_argument("--guidance", type=float, required=True, help="the CFG renders get by default (step 5's pick)")
