@@ -208,6 +208,8 @@ class Trainer:
         text, windows = self._text(batch, dropped)
         noisy = noisy_latents(clean, noise, sigmas).to(device)
         target = velocity_target(clean, noise).to(device)
+        if weights is not None:
+            weights = weights.to(device)
         timesteps = timesteps_for(sigmas).to(device)
         text = text.to(device)
         patch = self.pipe.transformer.config.patch_size
@@ -231,7 +233,7 @@ class Trainer:
                     encoder_hidden_states=text.index_select(0, index).to(model.dtype),
                     return_dict=False,
                 )[0]
-                item_weights = None if weights is None else weights.to(device).index_select(0, index)
+                item_weights = None if weights is None else weights.index_select(0, index)
                 loss = flow_matching_loss(prediction.float(), target.index_select(0, index), item_weights)
                 loss = loss * len(items) / len(batch)
                 loss.backward()
