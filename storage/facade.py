@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
+
 from .characters import CharacterRepository
 from .database import Database
-from .media import MediaStore
+from .media import MediaStore, derived_media_paths, render_media_dir
+from .models import Render, Scene, Take
 from .projects import ProjectRepository
+from .render_status import UNFINISHED_STATUSES
 from .renders import RenderRepository
 from .rows import Clock, utc_now
 from .scenes import SceneRepository
 from .shots import ShotRepository
 from .takes import TakeRepository
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,11 +38,45 @@ class Storage:
     takes: TakeRepository
 
     def recover(self) -> int:
-        """Start-up crash recovery: renders a killed process left queued or running become interrupted.
+        """Start-up crash recovery: renders a killed process left queued or running become interrupted,
+        then the files it left that no row references are removed (`sweep_media`, logged).
 
-        Returns how many, so the app can tell the user. Run once, before the render worker starts.
+        Returns how many renders, so the app can tell the user. Run once, before the render
+        worker starts, and only where this studio is the data directory's one user: a second
+        studio rendering into the same folder would lose its render to both steps.
         """
-        return self.renders.mark_interrupted_on_startup()
+        interrupted = self.renders.mark_interrupted_on_startup()
+        removed = self.sweep_media()
+        if removed:
+            log.info("removed %d leftover media file(s) no row references: %s", len(removed), ", ".join(removed))
+        return interrupted
+
+    def sweep_media(self) -> list[str]:
+        """Delete the files under media/projects/ that no row references; return their relative paths.
+
+        What stays: every path a take or render row stores, the studio's own unreferenced files
+        (a done render's manifest.json, a scene's assembled cut) and, whole, the folders of
+        renders still queued or running. Read in one transaction, one query per table.
+        """
+        keep: set[str] = set()
+        protected: set[str] = set()
+        done: defaultdict[int, list[int]] = defaultdict(list)
+        scenes: defaultdict[int, list[int]] = defaultdict(list)
+        with self.database.transaction() as session:
+            for video, thumbnail in session.execute(select(Take.video_path, Take.thumbnail_path)):
+                keep.update(path for path in (video, thumbnail) if path is not None)
+            renders = select(Render.id, Render.status, Render.latents_path, Render.scene_path, Scene.project_id)
+            for render_id, status, latents, scene_video, project_id in session.execute(renders.join(Scene)):
+                keep.update(path for path in (latents, scene_video) if path is not None)
+                if status in UNFINISHED_STATUSES:
+                    protected.add(render_media_dir(project_id, render_id))
+                elif status == "done":
+                    done[project_id].append(render_id)
+            for scene_id, project_id in session.execute(select(Scene.id, Scene.project_id)):
+                scenes[project_id].append(scene_id)
+        for project_id in done.keys() | scenes.keys():
+            keep |= derived_media_paths(project_id, done[project_id], scenes[project_id])
+        return self.media.sweep_unreferenced(keep, protected=protected)
 
     def close(self) -> None:
         self.database.dispose()

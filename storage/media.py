@@ -4,6 +4,12 @@ Rows store relative paths so a data directory can be moved or backed up as one f
 still open. Every relative path is checked before use: one that is absolute or climbs out
 with `..` (or through a symlink) is refused, so a crafted or corrupted row can never make the
 studio read, overwrite or delete a file elsewhere on the disk.
+
+Crash leftovers. A process killed mid-render leaves half-written temporary files and complete
+files no row points at; `MediaStore.sweep_unreferenced` removes them at start-up, so they
+neither fill the disk nor travel in the next bundle. Two files are the studio's own although
+no row names them (`derived_media_paths`): a finished render's manifest.json (the engine's
+record of the run) and a scene's assembled cut (remade on demand from the selected takes).
 """
 
 from __future__ import annotations
@@ -11,11 +17,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import MediaPathError
 
 PROJECTS_MEDIA_DIR = PurePosixPath("media/projects")
+RENDER_MANIFEST = "manifest.json"  # renders/<id>/manifest.json, written when a render is done
+SCENE_CUT = "scene.mp4"  # scenes/<id>/scene.mp4, the selected takes joined (studio.renders.assemble_scene)
 
 
 def relative_media_path(value: str, field: str = "path") -> str:
@@ -35,6 +44,23 @@ def relative_media_path(value: str, field: str = "path") -> str:
 def project_media_dir(project_id: int) -> str:
     """Where a project's renders and thumbnails go, relative to the data directory."""
     return (PROJECTS_MEDIA_DIR / str(project_id)).as_posix()
+
+
+def render_media_dir(project_id: int, render_id: int) -> str:
+    """A render's folder (its shot clips, scene video, latents, manifest), relative to the data directory."""
+    return f"{project_media_dir(project_id)}/renders/{render_id}"
+
+
+def derived_media_paths(project_id: int, done_render_ids: Iterable[int], scene_ids: Iterable[int]) -> set[str]:
+    """The files of a project that are the studio's own though no row names them.
+
+    A done render's manifest.json and a scene's assembled cut: kept by the start-up sweep and
+    carried by bundles, like the files rows reference. Relative to the data directory.
+    """
+    project = project_media_dir(project_id)
+    return {f"{render_media_dir(project_id, r)}/{RENDER_MANIFEST}" for r in done_render_ids} | {
+        f"{project}/scenes/{s}/{SCENE_CUT}" for s in scene_ids
+    }
 
 
 class MediaStore:
@@ -83,3 +109,45 @@ class MediaStore:
         folder = self.path(project_media_dir(project_id))
         if folder.exists():
             shutil.rmtree(folder)
+
+    def sweep_unreferenced(self, keep: Iterable[str], *, protected: Iterable[str] = ()) -> list[str]:
+        """Delete every file under media/projects/ that `keep` does not name; return what went, sorted.
+
+        For start-up, once no render of this data directory can be writing (a crash left its
+        temporary and unreferenced files behind): `keep` is every path a row references plus
+        `derived_media_paths`, `protected` the folders of renders still queued or running, left
+        whole. Folders emptied by the sweep go too (the projects folder itself stays). Only
+        numbered project folders are entered, symlinks are neither followed nor removed, and
+        nothing outside media/projects/ is touched. Paths are relative to the data directory.
+        """
+        root = self.data_dir / PROJECTS_MEDIA_DIR
+        if any((self.data_dir / part).is_symlink() for part in ("media", PROJECTS_MEDIA_DIR)) or not root.is_dir():
+            return []  # a linked media tree belongs to someone else; no tree, nothing to sweep
+        kept, guarded = set(keep), {f"{folder}/" for folder in protected}
+        removed: list[str] = []
+        for project in sorted(root.iterdir()):
+            if project.name.isdecimal() and not project.is_symlink() and project.is_dir():
+                removed += self._sweep_folder(project, kept, guarded)
+        return sorted(removed)
+
+    def _sweep_folder(self, top: Path, kept: set[str], guarded: set[str]) -> list[str]:
+        removed = []
+        for folder, _, names in os.walk(top, topdown=False):  # children first, so emptied folders go too
+            relative = Path(folder).relative_to(self.data_dir).as_posix()
+            if any(f"{relative}/".startswith(g) for g in guarded):
+                continue
+            for name in names:
+                path = Path(folder, name)
+                if f"{relative}/{name}" not in kept and not path.is_symlink() and _removed(path.unlink):
+                    removed.append(f"{relative}/{name}")
+            _removed(Path(folder).rmdir)  # refused unless the folder is empty now
+        return removed
+
+
+def _removed(remove: Callable[[], None]) -> bool:
+    """Run `remove`; a file the sweep cannot delete (permissions, gone already) is left, not a failed start."""
+    try:
+        remove()
+    except OSError:
+        return False
+    return True

@@ -54,6 +54,7 @@ from storage import (
     restore_project,
     snapshot_project,
 )
+from storage.media import derived_media_paths
 
 FORMAT = "holocine-studio-bundle"
 VERSION = 1
@@ -105,12 +106,16 @@ def export_bundle(storage: Storage, project_id: int, out_path: Path) -> Path:
 
     Refused (`StorageValidationError` or `BundleError`, naming the row field or file) while one
     of its renders is queued or running, when a row names a file that is missing, and when the
-    project's media folder holds a symlink or a file the path rule could not place.
+    project's media folder holds a symlink. Only the files rows reference travel, with the studio's
+    own manifest.json of each done render and assembled cut of each scene (`derived_media_paths`):
+    what a killed render left (temporary files, clips no take got) stays out of other studios.
     """
     snapshot = snapshot_project(storage, project_id)
     checked = read_snapshot(snapshot)
     prefix = f"{project_media_dir(project_id)}/"
-    files = _project_files(storage.media, prefix)
+    done = [row.ref for row in checked.tables["renders"] if row.values["status"] == "done"]
+    derived = derived_media_paths(project_id, done, [row.ref for row in checked.tables["scenes"]])
+    files = _project_files(storage.media, prefix, {prefix + path for path in checked.media_paths().values()} | derived)
     present = {checked.check_media_path(path.removeprefix(prefix), path) for path in files}
     for field, path in checked.media_paths().items():
         if path not in present:
@@ -124,8 +129,12 @@ def export_bundle(storage: Storage, project_id: int, out_path: Path) -> Path:
     return target
 
 
-def _project_files(media: MediaStore, prefix: str) -> list[str]:
-    """Every file under the project's media folder, relative to the data directory; symlinks refused."""
+def _project_files(media: MediaStore, prefix: str, carried: set[str]) -> list[str]:
+    """The files of `carried` found under the project's media folder, relative to the data directory.
+
+    Any symlink or special file in the folder is refused, carried or not: one could stand for a
+    file a row names, and a bundle is made of plain files only.
+    """
     root = media.path(prefix)
     found = []
     for folder, subfolders, names in os.walk(root):
@@ -137,7 +146,7 @@ def _project_files(media: MediaStore, prefix: str) -> list[str]:
                     "is a symlink or special file; a bundle carries only plain files, replace it with the file itself",
                 )
         found += [Path(folder, name).relative_to(media.data_dir).as_posix() for name in names]
-    return sorted(found)
+    return sorted(path for path in found if path in carried)
 
 
 @contextmanager
