@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv with everything the studio needs; `--dev` adds what the tests need.
-# System packages (Debian): fonts-dejavu-core (the PDF storyboard's Unicode font) and, for
-# the tests, chromium (the browser test); installed only when missing.
+# System packages (Debian): fonts-dejavu-core (the PDF storyboard's Unicode font), its
+# fallbacks for other scripts (fonts-noto-core: Hebrew, Arabic; fonts-noto-cjk;
+# fonts-noto-color-emoji) and, for the tests, chromium (the browser test); installed only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -10,6 +11,9 @@ python3 -m venv .venv
 
 missing=()
 [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
+[[ -f /usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf ]] || missing+=(fonts-noto-core)
+[[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]] || missing+=(fonts-noto-cjk)
+[[ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]] || missing+=(fonts-noto-color-emoji)
 if [[ "${1:-}" == "--dev" ]]; then
   .venv/bin/python -m pip install --quiet -r requirements-dev.txt
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)

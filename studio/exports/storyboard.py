@@ -66,9 +66,7 @@ class _Storyboard(FPDF):
     def __init__(self, font: PdfFont) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.font_choice = font
-        if font.regular is not None and font.bold is not None:
-            self.add_font(font.family, "", font.regular)
-            self.add_font(font.family, "B", font.bold)
+        font.register(self)  # with its fallbacks for other scripts, and text shaping
         self.set_margins(_MARGIN_MM, _MARGIN_MM)
         self.set_auto_page_break(True, margin=_MARGIN_MM)
         self.set_image_filter("DCTDecode")
