@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from . import limits
 from .errors import SceneValidationError
 from .events import RenderEvent
-from .scene import SceneSpec, Shot, ShotLayout, snap_frames
+from .scene import SceneSpec, Shot, ShotLayout, require_in_range, snap_frames
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,7 @@ def vary(
     """Redo shot `shot` from its stored latents noised to `strength` (0 = unchanged, 1 = from noise)."""
     stored = _check_stored(stored)
     _check_shot(scene, shot)
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0.0 <= strength <= 1.0:
-        raise SceneValidationError("strength", f"must be a number from 0 to 1, got {strength!r}")
+    require_in_range("strength", strength, limits.STRENGTH)
     new_scene = with_caption(scene, shot, caption)
     edit = SceneEdit(
         stored=stored,

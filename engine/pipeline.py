@@ -19,6 +19,7 @@ from diffusers.loaders import WanLoraLoaderMixin
 from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 from diffusers.utils.torch_utils import get_module_execution_device, randn_tensor
 
+from . import limits
 from .attention import AttentionMode, ShotAttention, ShotTokenLayout, install_shot_attention, resolve_sparse_backend
 from .attention.context import ATTENTION_MODES
 from .decode import decode_latent_ranges
@@ -29,7 +30,7 @@ from .lora import activate_loras, check_loras
 from .memory import peak_memory, reset_peak_memory
 from .preview import LatentPreviewer
 from .sampler import UpstreamFlowScheduler
-from .scene import SceneSpec, ShotLayout, latent_frame_count
+from .scene import SceneSpec, ShotLayout, latent_frame_count, require_in_range
 from .text import MAX_TEXT_TOKENS, prompt_spans, tokenize_prompt, window_visibility
 
 # The standard Wan2.x negative prompt, used by Wan's and HoloCine's reference inference.
@@ -69,16 +70,13 @@ class RenderSettings:
     step_cache: float = 0.0  # diffusers' First Block Cache threshold (0 = off): skips blocks on quiet steps
 
     def validate(self) -> None:
-        for name, minimum in (("steps", 1), ("preview_every", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise SceneValidationError(name, f"must be a whole number >= {minimum}, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise SceneValidationError("seed", f"must be a whole number in [0, 2^63), got {self.seed!r}")
-        for name in ("guidance_scale", "guidance_scale_2"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
-                raise SceneValidationError(name, f"must be a number >= 0, got {value!r}")
+        require_in_range("steps", self.steps, limits.STEPS)
+        require_in_range("seed", self.seed, limits.SEED)
+        require_in_range("guidance_scale", self.guidance_scale, limits.GUIDANCE)
+        if self.guidance_scale_2 is not None:
+            require_in_range("guidance_scale_2", self.guidance_scale_2, limits.GUIDANCE)
+        if isinstance(self.preview_every, bool) or not isinstance(self.preview_every, int) or self.preview_every < 0:
+            raise SceneValidationError("preview_every", f"must be a whole number >= 0, got {self.preview_every!r}")
         if isinstance(self.step_cache, bool) or not isinstance(self.step_cache, (int, float)) or self.step_cache < 0:
             raise SceneValidationError("step_cache", f"must be a threshold >= 0 (0 = off), got {self.step_cache!r}")
         if not isinstance(self.shift, (int, float)) or self.shift <= 0:
@@ -92,8 +90,9 @@ class RenderSettings:
         if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
             raise SceneValidationError("negative_prompt", "must be a string")
         for name, strength in self.loras:
-            if not isinstance(strength, (int, float)) or isinstance(strength, bool):
-                raise SceneValidationError("loras", f"strength of {name!r} must be a number, got {strength!r}")
+            problem = limits.LORA_STRENGTH.problem(strength)
+            if problem is not None:
+                raise SceneValidationError("loras", f"strength of {name!r} {problem}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import limits
 from .errors import SceneValidationError
 
 GLOBAL_TAG = "[global caption]"
@@ -120,8 +121,12 @@ class ShotLayout:
             )
         if shot_frames is not None:
             for i, frames in enumerate(shot_frames):
-                _require_int(f"shots[{i}].frames", frames, minimum=1)
+                require_in_range(f"shots[{i}].frames", frames, limits.FRAMES)
             total = snap_frames(sum(shot_frames))
+            if total > limits.MAX_SCENE_FRAMES:
+                raise SceneValidationError(
+                    "shots", f"the shots' frames add up to {total}; a scene holds at most {limits.MAX_SCENE_FRAMES}"
+                )
             if num_frames is not None and snap_frames(num_frames) != total:
                 raise SceneValidationError(
                     "num_frames",
@@ -131,7 +136,7 @@ class ShotLayout:
             num_frames = total
         if num_frames is None:
             raise SceneValidationError("num_frames", "is required when shots have no frame counts")
-        _require_int("num_frames", num_frames, minimum=1)
+        require_in_range("num_frames", num_frames, limits.FRAMES)
         total_frames = snap_frames(num_frames)
         if total_frames < MIN_SHOT_FRAMES:
             raise SceneValidationError(
@@ -207,6 +212,10 @@ class SceneSpec:
             raise SceneValidationError("global_caption", "must be a non-empty string")
         if not self.shots:
             raise SceneValidationError("shots", "a scene needs at least one shot")
+        if len(self.shots) > limits.MAX_SHOTS:
+            raise SceneValidationError(
+                "shots", f"a scene holds at most {limits.MAX_SHOTS} shots, got {len(self.shots)}"
+            )
         for i, shot in enumerate(self.shots):
             if not isinstance(shot.caption, str) or not shot.caption.strip():
                 raise SceneValidationError(f"shots[{i}].caption", "must be a non-empty string")
@@ -223,14 +232,12 @@ class SceneSpec:
             raise SceneValidationError(
                 f"shots[{missing}].frames", "give frames for every shot or for none (then cuts are spaced evenly)"
             )
-        if self.fps is not None and (not isinstance(self.fps, (int, float)) or self.fps <= 0):
-            raise SceneValidationError("fps", f"must be a positive number, got {self.fps!r}")
-        for name in ("height", "width"):
+        for name, allowed in (("fps", limits.FPS), ("height", limits.FRAME_SIDE), ("width", limits.FRAME_SIDE)):
             value = getattr(self, name)
             if value is not None:
-                _require_int(name, value, minimum=16)
-                if value % 16:
-                    raise SceneValidationError(name, f"must be a multiple of 16 (VAE x8, patch x2), got {value}")
+                require_in_range(name, value, allowed)
+        if self.num_frames is not None:
+            require_in_range("num_frames", self.num_frames, limits.FRAMES)
 
     @property
     def captions(self) -> tuple[str, ...]:
@@ -344,6 +351,13 @@ def parse_prompt(prompt: str) -> tuple[str, tuple[str, ...]]:
     if not global_part.strip():
         raise SceneValidationError("prompt.global_caption", "the global caption is empty")
     return global_part.strip(), captions
+
+
+def require_in_range(name: str, value: Any, allowed: limits.NumberRange) -> None:
+    """Refuse a number outside the engine's range for it, naming the field."""
+    problem = allowed.problem(value)
+    if problem is not None:
+        raise SceneValidationError(name, problem)
 
 
 def _require_int(name: str, value: Any, minimum: int) -> None:

@@ -12,6 +12,7 @@ from .errors import StorageValidationError
 from .models import Character, Project
 from .records import CharacterRecord
 from .rows import Repository, bump_version, get_row, touch_project
+from .scene_check import check_project_scenes, project_cast
 
 
 class CharacterChanges(TypedDict, total=False):
@@ -25,7 +26,7 @@ CHARACTER_RULES: dict[str, check.Rule] = {
     "name": check.name,
     "tag": check.character_tag,
     "description": check.text,
-    "notes": check.text,
+    "notes": check.notes,
 }
 
 
@@ -45,6 +46,7 @@ class CharacterRepository(Repository):
             session.add(character)
             touch_project(session, project_id, self._now())
             session.flush()
+            check_project_scenes(session, self._scene_check, project_id, ("description",))
             return character.to_record()
 
     def update(self, character_id: int, /, *, version: int, **changes: Unpack[CharacterChanges]) -> CharacterRecord:
@@ -58,6 +60,7 @@ class CharacterRepository(Repository):
                 setattr(character, field, value)
             bump_version(session, character, version)
             touch_project(session, character.project_id, self._now())
+            check_project_scenes(session, self._scene_check, character.project_id, tuple(fields))
             return character.to_record()
 
     def delete(self, character_id: int) -> None:
@@ -71,8 +74,7 @@ class CharacterRepository(Repository):
         """In tag order: [character1], [character2], ... (numerically, so 10 comes after 9)."""
         with self._db.transaction() as session:
             get_row(session, Project, project_id, "project_id")
-            characters = session.scalars(select(Character).where(Character.project_id == project_id))
-            return sorted((c.to_record() for c in characters), key=lambda c: check.tag_number(c.tag))
+            return list(project_cast(session, project_id))
 
 
 def _tags(session: Session, project_id: int) -> set[str]:

@@ -17,6 +17,7 @@ from .projects import ProjectRepository
 from .render_status import UNFINISHED_STATUSES
 from .renders import RenderRepository
 from .rows import Clock, utc_now
+from .scene_check import SceneCheck
 from .scenes import SceneRepository
 from .shots import ShotRepository
 from .takes import TakeRepository
@@ -82,11 +83,19 @@ class Storage:
         self.database.dispose()
 
 
-def build_storage(data_dir: Path, *, database_url: str | None = None, clock: Clock = utc_now) -> Storage:
+def build_storage(
+    data_dir: Path,
+    *,
+    database_url: str | None = None,
+    clock: Clock = utc_now,
+    scene_check: SceneCheck | None = None,
+) -> Storage:
     """Storage over `data_dir`, its schema migrated to the newest revision.
 
     The database is `<data_dir>/studio.db` unless `database_url` names another (any
     SQLAlchemy URL); media files always live under `data_dir`. `clock` lets tests pin time.
+    `scene_check` judges a scene inside every edit that can grow it (the studio passes the
+    model's token and frame limits); without one, only per-field rules apply.
     """
     database = Database.for_data_dir(data_dir) if database_url is None else Database(database_url)
     database.migrate()
@@ -95,9 +104,9 @@ def build_storage(data_dir: Path, *, database_url: str | None = None, clock: Clo
         database=database,
         media=media,
         projects=ProjectRepository(database, media, clock),
-        characters=CharacterRepository(database, clock),
-        scenes=SceneRepository(database, clock),
-        shots=ShotRepository(database, clock),
+        characters=CharacterRepository(database, clock, scene_check),
+        scenes=SceneRepository(database, clock, scene_check),
+        shots=ShotRepository(database, clock, scene_check),
         renders=RenderRepository(database, clock),
         takes=TakeRepository(database, clock),
     )

@@ -51,6 +51,8 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
+from engine import limits
+
 from . import validation as check
 from .characters import CHARACTER_RULES
 from .errors import StorageError, StorageValidationError
@@ -192,7 +194,7 @@ RENDERS = _Table(
         "started_at": _optional(_timestamp),
         "finished_at": _optional(_timestamp),
         "timings": _optional(json_object),
-        "error": check.optional_text,
+        "error": check.optional_notes,
         "engine": _optional(json_object),
         "latents_path": _optional(_project_path),
         "scene_path": _optional(_project_path),
@@ -434,6 +436,10 @@ def _check_consistency(snapshot: ProjectSnapshot) -> None:
         shots_by_scene[shot.links["scene"]].append(shot.values["position"])
     for scene, positions in shots_by_scene.items():
         _check_positions(f"shots of scene {scene}", positions)
+        if len(positions) > limits.MAX_SHOTS:
+            raise StorageValidationError(
+                f"shots of scene {scene}", f"{len(positions)} shots; a scene holds at most {limits.MAX_SHOTS}"
+            )
     for index, render in enumerate(snapshot.tables["renders"]):
         shot_ids = render.values["settings"].get(SHOT_IDS_SETTING)
         if shot_ids is not None and (

@@ -73,7 +73,7 @@ class RenderRepository(Repository):
         again; anything else raises `InvalidTransitionError`.
         """
         details = {
-            "error": None if error is None else check.text("error", error),
+            "error": None if error is None else check.notes("error", error),
             "timings": None if timings is None else json_object("timings", timings),
             "engine": None if engine is None else json_object("engine", engine),
             "latents_path": None if latents_path is None else relative_media_path(latents_path, "latents_path"),

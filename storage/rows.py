@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlalchemy import inspect, update
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select, update
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from .database import Database
 from .errors import NotFoundError, StaleEditError
-from .models import Base, Project
+from .models import Base, Project, Shot
+
+if TYPE_CHECKING:
+    from .scene_check import SceneCheck
 
 Clock = Callable[[], datetime]
 M = TypeVar("M", bound=Base)
@@ -27,11 +30,13 @@ def utc_now() -> datetime:
 
 
 class Repository:
-    """Shared wiring: the database every method opens its one transaction on, and the clock."""
+    """Shared wiring: the database every method opens its one transaction on, the clock, and the
+    caller's rule for whole scenes (see `scene_check`), run by the edits that can grow a scene."""
 
-    def __init__(self, db: Database, clock: Clock = utc_now) -> None:
+    def __init__(self, db: Database, clock: Clock = utc_now, scene_check: SceneCheck | None = None) -> None:
         self._db = db
         self._now = clock
+        self._scene_check = scene_check
 
 
 class Versioned(Protocol):
@@ -105,3 +110,9 @@ def touch_project(session: Session, project_id: int, now: datetime) -> None:
     version stays and nobody's pending rename becomes a conflict.
     """
     session.execute(update(Project).where(Project.id == project_id).values(updated_at=now))
+
+
+def scene_shots(session: Session, scene_id: int) -> list[Shot]:
+    """The scene's shots in position order, with their characters loaded."""
+    query = select(Shot).where(Shot.scene_id == scene_id).order_by(Shot.position).options(selectinload(Shot.characters))
+    return list(session.scalars(query))

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from . import validation as check
 from .models import Project, Scene
 from .records import SceneRecord, SceneWithShots
-from .rows import Repository, bump_version, get_row, touch_project
-from .shots import scene_shots
+from .rows import Repository, bump_version, get_row, scene_shots, touch_project
+from .scene_check import check_scene
 
 
 class SceneFields(TypedDict, total=False):
@@ -26,7 +26,7 @@ class SceneFields(TypedDict, total=False):
 SCENE_RULES: dict[str, check.Rule] = {
     "title": check.name,
     "description": check.text,
-    "fps": check.positive_number,
+    "fps": check.fps,
     "width": check.frame_size,
     "height": check.frame_size,
     "negative_prompt": check.optional_text,
@@ -65,6 +65,7 @@ class SceneRepository(Repository):
                 setattr(scene, field, value)
             bump_version(session, scene, version)
             touch_project(session, scene.project_id, self._now())
+            check_scene(session, self._scene_check, scene_id, tuple(values))
             return scene.to_record()
 
     def list_for_project(self, project_id: int) -> list[SceneRecord]:

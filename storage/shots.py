@@ -7,13 +7,16 @@ from collections.abc import Iterable, Sequence
 from typing import TypedDict, Unpack
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
+
+from engine import limits
 
 from . import validation as check
 from .errors import StorageValidationError
 from .models import Character, Scene, Shot
 from .records import ShotRecord
-from .rows import Repository, bump_version, copy_row, get_row, renumber, touch_project
+from .rows import Repository, bump_version, copy_row, get_row, renumber, scene_shots, touch_project
+from .scene_check import check_scene
 
 
 class ShotFields(TypedDict, total=False):
@@ -28,12 +31,12 @@ class ShotFields(TypedDict, total=False):
 
 SHOT_RULES: dict[str, check.Rule] = {
     "action": check.text,
-    "shot_size": check.text,
-    "camera_angle": check.text,
-    "camera_movement": check.text,
-    "duration_s": check.positive_number,
+    "shot_size": check.label,
+    "camera_angle": check.label,
+    "camera_movement": check.label,
+    "duration_s": check.shot_seconds,
     "dialogue": check.text,
-    "notes": check.text,
+    "notes": check.notes,
 }
 
 # 3 s: five such shots make about the 16 s (241 frames at 15 fps) HoloCine renders natively.
@@ -46,12 +49,6 @@ SHOT_DEFAULTS: ShotFields = {
     "dialogue": "",
     "notes": "",
 }
-
-
-def scene_shots(session: Session, scene_id: int) -> list[Shot]:
-    """The scene's shots in position order, with their characters loaded."""
-    query = select(Shot).where(Shot.scene_id == scene_id).order_by(Shot.position).options(selectinload(Shot.characters))
-    return list(session.scalars(query))
 
 
 class ShotRepository(Repository):
@@ -71,10 +68,12 @@ class ShotRepository(Repository):
             shot = get_row(session, Shot, shot_id, "shot_id")
             shots = scene_shots(session, shot.scene_id)
             renumber(session, shots[shot.position + 1 :], first=shot.position + 2)
+            _check_room(len(shots))
             copy = copy_row(shot, position=shot.position + 1, characters=list(shot.characters))
             session.add(copy)
             self._touch(session, shot.scene_id)
             session.flush()
+            check_scene(session, self._scene_check, shot.scene_id, (f"shots[{copy.position}]",))
             return copy.to_record()
 
     def delete(self, shot_id: int) -> None:
@@ -117,6 +116,8 @@ class ShotRepository(Repository):
                 shot.characters = _project_characters(session, shot, character_ids)
             bump_version(session, shot, version)
             self._touch(session, shot.scene_id)
+            edited = [f"shots[{shot.position}].{field}" for field in values]
+            check_scene(session, self._scene_check, shot.scene_id, edited or [f"shots[{shot.position}]"])
             return shot.to_record()
 
     def set_characters(self, shot_id: int, character_ids: Iterable[int], *, version: int) -> ShotRecord:
@@ -131,15 +132,25 @@ class ShotRepository(Repository):
             raise StorageValidationError(
                 "position", f"must be a whole number from 0 to {len(shots)} (the number of shots), got {position!r}"
             )
+        _check_room(len(shots))
         renumber(session, shots[position:], first=position + 1)
         shot = Shot(scene_id=scene_id, position=position, characters=[], **values)
         session.add(shot)
         self._touch(session, scene_id)
         session.flush()
+        check_scene(session, self._scene_check, scene_id, [f"shots[{position}].{field}" for field in fields])
         return shot.to_record()
 
     def _touch(self, session: Session, scene_id: int) -> None:
         touch_project(session, get_row(session, Scene, scene_id, "scene_id").project_id, self._now())
+
+
+def _check_room(shot_count: int) -> None:
+    """A scene renders at most `limits.MAX_SHOTS` shots: refuse the one past that where it is added."""
+    if shot_count >= limits.MAX_SHOTS:
+        raise StorageValidationError(
+            "shots", f"a scene holds at most {limits.MAX_SHOTS} shots; split the scene or delete a shot first"
+        )
 
 
 def _project_characters(session: Session, shot: Shot, character_ids: Iterable[int]) -> list[Character]:

@@ -9,8 +9,7 @@ from .errors import StorageValidationError
 from .media import relative_media_path
 from .models import Render, Scene, Shot, Take
 from .records import TakeRecord
-from .rows import Repository, get_row
-from .shots import scene_shots
+from .rows import Repository, get_row, scene_shots
 
 
 class TakeRepository(Repository):

@@ -8,25 +8,45 @@ value is judged the same way whether it is typed, duplicated or edited.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from engine import limits
 
 from .errors import StorageValidationError
 
 Rule = Callable[[str, Any], Any]
 
-FRAME_SIZE_MULTIPLE = 16  # the Wan VAE's 8x spatial compression times the DiT's 2x2 patches
-MAX_SEED = 2**63  # seeds are drawn with torch.Generator.manual_seed, which takes a signed 64-bit int
+# Generous but finite: far beyond anything umT5's 512 tokens can read or a list can show, far
+# below what would make a page, a PDF or a bundle unmanageable.
+NAME_MAX_CHARS = 200  # project names, scene titles, character names, shot size / angle / move
+TEXT_MAX_CHARS = 10_000  # actions, descriptions, dialogue, captions
+NOTES_MAX_CHARS = 100_000  # a director's notes, a render's error message
 _CHARACTER_TAG = re.compile(r"\[character([1-9][0-9]{0,5})\]")  # up to 999999: fits the tag column
 
 
-def text(field: str, value: Any) -> str:
-    """Free text that may be empty (notes, dialogue): only its type is checked."""
+def _text_up_to(field: str, value: Any, max_chars: int) -> str:
     if not isinstance(value, str):
-        raise StorageValidationError(field, f"must be text, got {value!r}")
+        raise StorageValidationError(field, f"must be text, got {type(value).__name__}")
+    if len(value) > max_chars:
+        raise StorageValidationError(field, f"is {len(value):,} characters long; keep it under {max_chars:,}")
     return value
+
+
+def text(field: str, value: Any) -> str:
+    """Free text that may be empty (an action, dialogue, a description)."""
+    return _text_up_to(field, value, TEXT_MAX_CHARS)
+
+
+def label(field: str, value: Any) -> str:
+    """A short phrase that may be empty (shot size, camera angle, camera movement)."""
+    return _text_up_to(field, value, NAME_MAX_CHARS)
+
+
+def notes(field: str, value: Any) -> str:
+    """Long free text the model never reads (notes, a render's error)."""
+    return _text_up_to(field, value, NOTES_MAX_CHARS)
 
 
 def optional_text(field: str, value: Any) -> str | None:
@@ -34,34 +54,34 @@ def optional_text(field: str, value: Any) -> str | None:
     return None if value is None else text(field, value)
 
 
+def optional_notes(field: str, value: Any) -> str | None:
+    return None if value is None else notes(field, value)
+
+
 def name(field: str, value: Any) -> str:
     """A name or title shown in lists: surrounding blanks removed, never empty."""
-    stripped = text(field, value).strip()
+    stripped = _text_up_to(field, value, NAME_MAX_CHARS * 4).strip()  # blanks around a name are not its length
     if not stripped:
         raise StorageValidationError(field, "must not be empty; type a name")
-    return stripped
+    return _text_up_to(field, stripped, NAME_MAX_CHARS)
 
 
-def positive_number(field: str, value: Any) -> float:
-    """Durations and frame rates: a finite number above zero, stored as float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise StorageValidationError(field, f"must be a number > 0, got {value!r}")
-    return float(value)
+def in_range(allowed: limits.NumberRange, convert: Callable[[Any], Any] = float) -> Rule:
+    """A rule for a number the model bounds (engine/limits.py), stored as `convert` of it."""
+
+    def rule(field: str, value: Any) -> Any:
+        problem = allowed.problem(value)
+        if problem is not None:
+            raise StorageValidationError(field, problem)
+        return convert(value)
+
+    return rule
 
 
-def frame_size(field: str, value: Any) -> int:
-    """Width and height in pixels, which the model only takes in multiples of 16."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value % FRAME_SIZE_MULTIPLE:
-        raise StorageValidationError(
-            field, f"must be a positive whole number divisible by {FRAME_SIZE_MULTIPLE}, got {value!r}"
-        )
-    return value
-
-
-def seed(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_SEED:
-        raise StorageValidationError(field, f"must be a whole number in [0, 2^63), got {value!r}")
-    return value
+fps = in_range(limits.FPS)
+shot_seconds = in_range(limits.SHOT_SECONDS)
+frame_size = in_range(limits.FRAME_SIDE, int)
+seed = in_range(limits.SEED, int)
 
 
 def character_tag(field: str, value: Any) -> str:
