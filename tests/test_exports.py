@@ -227,7 +227,7 @@ def test_storyboard_pdf(scene: ExportScene, tmp_path: Path) -> None:
     assert scene.description in text and "Eleni Ελένη" in text and "[character1]" in text
     for caption in CAPTIONS[::2]:
         assert caption in text
-    assert "Close-up of [character1], rain on her face. ?" in text, "DejaVu has no CJK: '?' marks the gap"
+    assert "Close-up of [character1], rain on her face. 雨" in text.replace("\x00", ""), "Noto Sans CJK draws the 雨"
     assert "TC 00:00:01:01 - 00:00:02:05" in text and "Where are you?" in text
     assert "close-up / eye level / static" in text
     _assert_no_temp_files(tmp_path)
