@@ -13,8 +13,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from engine import limits
 from engine.errors import SceneValidationError
-from engine.scene import MIN_SHOT_FRAMES, SceneSpec, Shot, ShotLayout, snap_frames
+from engine.scene import (
+    MIN_SHOT_FRAMES,
+    SceneSpec,
+    Shot,
+    ShotLayout,
+    format_prompt,
+    require_in_range,
+    snap_frames,
+    with_shot_count,
+)
 from engine.text import MAX_TEXT_TOKENS, count_tokens
 
 
@@ -124,12 +134,79 @@ def cut_frames(durations_s: Sequence[float], fps: float) -> tuple[int, list[int]
     return snap_frames(round((total + durations_s[-1]) * fps)), cuts
 
 
+_SCENE_LENGTH = "duration_s"  # what a too-long scene is blamed on when no timing field was edited
+
+
+def scene_frames(brief: SceneBrief) -> tuple[int, list[int]]:
+    """(num_frames, cuts) of the storyboard's timing, every number checked against the model's ranges first.
+
+    Checked first because a stored row may be out of range (written by an older studio or
+    behind its back): 1e308 seconds would overflow the arithmetic instead of naming the field.
+    """
+    require_in_range("fps", brief.fps, limits.FPS)
+    for i, shot in enumerate(brief.shots):
+        require_in_range(f"shots[{i}].duration_s", shot.duration_s, limits.SHOT_SECONDS)
+    num_frames, cuts = cut_frames([s.duration_s for s in brief.shots], brief.fps)
+    if num_frames > limits.MAX_SCENE_FRAMES:
+        raise SceneValidationError(
+            _SCENE_LENGTH,
+            f"the shots add up to {num_frames} frames ({num_frames / brief.fps:.1f} s at {brief.fps:g} fps); the "
+            f"model renders at most {limits.MAX_SCENE_FRAMES} frames ({limits.MAX_SCENE_FRAMES / brief.fps:.1f} s): "
+            "shorten shots or split the scene",
+        )
+    return num_frames, cuts
+
+
+def scene_prompt(brief: SceneBrief) -> str:
+    """The prompt the scene compiles to, also while shots are still empty (to count its tokens)."""
+    captions = [shot_caption(s, brief.characters) for s in brief.shots]
+    return format_prompt(with_shot_count(global_caption(brief), len(brief.shots)), captions)
+
+
+_PROMPT_FIELDS = ("action", "dialogue", "shot_size", "camera_angle", "camera_movement", "description", "name")
+_TIMING_FIELDS = ("duration_s", "fps")
+
+
+def _blame(edited: Sequence[str], suffixes: tuple[str, ...], fallback: str) -> str:
+    """The edited field a refusal points at: the first that could have caused it."""
+    return next((field for field in edited if field.endswith(suffixes)), fallback)
+
+
+def check_fits(brief: SceneBrief, tokenizer, edited: Sequence[str]) -> None:
+    """Refuse a storyboard that can never render however it is finished: too long, or too many tokens.
+
+    Unlike `compile_scene` it accepts what a director has not written yet (empty actions,
+    shots too short for now): those are fixed by typing more, these only by cutting. The
+    error names the edited field (`edited`), so the form points at what was just typed.
+    """
+    if not brief.shots:
+        return
+    try:
+        scene_frames(brief)
+    except SceneValidationError as error:
+        # Only the total is this edit's doing; a row already out of range (stored behind the
+        # studio's back) is the view's and the render's to report, and must stay fixable in any order.
+        if error.field == _SCENE_LENGTH:
+            raise SceneValidationError(_blame(edited, _TIMING_FIELDS, error.field), error.message) from None
+    checks = (
+        (scene_prompt(brief), "prompt", _blame(edited, _PROMPT_FIELDS, edited[0] if edited else "prompt")),
+        (brief.negative_prompt or "", "negative prompt", "negative_prompt"),
+    )
+    for text, what, field in checks:
+        count = count_tokens(tokenizer, text)
+        if count > MAX_TEXT_TOKENS:
+            raise SceneValidationError(
+                field,
+                f"the scene's {what} would be {count} tokens; the text encoder reads at most {MAX_TEXT_TOKENS}: "
+                f"shorten it by {count - MAX_TEXT_TOKENS} tokens",
+            )
+
+
 def compile_scene(brief: SceneBrief, tokenizer=None) -> CompiledScene:
     """Compile and validate; errors name the storyboard field (`shots[2].duration_s`)."""
     if not brief.shots:
         raise SceneValidationError("shots", "add at least one shot")
-    if brief.fps <= 0:
-        raise SceneValidationError("fps", f"must be > 0, got {brief.fps}")
+    num_frames, cuts = scene_frames(brief)
     known = {c.tag for c in brief.characters}
     for i, shot in enumerate(brief.shots):
         if not shot.action.strip():
@@ -142,7 +219,6 @@ def compile_scene(brief: SceneBrief, tokenizer=None) -> CompiledScene:
     if not brief.description.strip():
         raise SceneValidationError("description", "describe the scene (place, time, mood)")
 
-    num_frames, cuts = cut_frames([s.duration_s for s in brief.shots], brief.fps)
     bounds = [0, *cuts, num_frames]
     for i, (start, end) in enumerate(zip(bounds, bounds[1:])):
         if end - start < MIN_SHOT_FRAMES:

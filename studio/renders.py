@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -34,13 +34,16 @@ from engine import (
     Shot,
     ShotDecoded,
     ShotLayout,
+    limits,
 )
 from engine.editing import extend, extended_scene, vary, with_caption
 from engine.output import build_manifest
+from engine.scene import require_in_range
 from engine.video import concat_mp4, frames_to_uint8, read_mp4, write_mp4
-from storage import RenderRecord, SceneWithShots, ShotRecord, Storage
+from storage import CharacterRecord, RenderRecord, SceneWithShots, ShotRecord, Storage
+from storage.scene_check import SceneCheck
 
-from .compiler import CharacterBrief, CompiledScene, SceneBrief, ShotBrief, compile_scene
+from .compiler import CharacterBrief, CompiledScene, SceneBrief, ShotBrief, check_fits, compile_scene
 from .engine import EngineService
 
 PREVIEW_SCALE = 8  # latent pixels -> screen pixels, like the VAE's spatial factor
@@ -102,7 +105,11 @@ def done_message(finished: SceneFinished) -> str:
 
 def scene_brief(storage: Storage, scene: SceneWithShots) -> SceneBrief:
     """The storyboard rows as the prompt compiler's input."""
-    characters = storage.characters.list_for_project(scene.scene.project_id)
+    return brief_of(scene, storage.characters.list_for_project(scene.scene.project_id))
+
+
+def brief_of(scene: SceneWithShots, characters: Sequence[CharacterRecord]) -> SceneBrief:
+    """`scene_brief` for rows already read (inside a transaction, by storage's scene check)."""
     tags = {c.id: c.tag for c in characters}
     return SceneBrief(
         description=scene.scene.description,
@@ -124,6 +131,18 @@ def scene_brief(storage: Storage, scene: SceneWithShots) -> SceneBrief:
             for s in scene.shots
         ),
     )
+
+
+def storyboard_check(tokenizer: Callable[[], Any]) -> SceneCheck:
+    """Storage's scene check with the model's limits: run inside every edit that can grow a scene.
+
+    `tokenizer` is called per check, so the check can be handed to storage before the model loads.
+    """
+
+    def check(scene: SceneWithShots, cast: Sequence[CharacterRecord], edited: Sequence[str]) -> None:
+        check_fits(brief_of(scene, cast), tokenizer(), edited)
+
+    return check
 
 
 class RenderService:
@@ -150,13 +169,16 @@ class RenderService:
 
     @staticmethod
     def _settings(scene_rows: SceneWithShots, request: RenderRequest | EditRequest) -> RenderSettings:
-        return RenderSettings(
+        """The request's settings, checked: a request refused here leaves no render row behind."""
+        settings = RenderSettings(
             steps=request.steps,
             seed=scene_rows.scene.seed if request.seed is None else request.seed,
             guidance_scale=request.guidance_scale,
             attention=request.attention,
             loras=request.loras,
         )
+        settings.validate()
+        return settings
 
     def run(self, request: RenderRequest) -> Iterator[RenderUpdate]:
         """Render the whole scene; every shot gets a take."""
@@ -182,6 +204,7 @@ class RenderService:
     def edit(self, request: EditRequest) -> Iterator[RenderUpdate]:
         """Regenerate or vary one shot, or extend the scene, holding every other shot as selected."""
         pipe = self.engine.pipeline
+        require_in_range("strength", request.strength, limits.STRENGTH)
         scene_rows = self.storage.scenes.get(request.scene_id)
         settings = self._settings(scene_rows, request)
         scene_spec = self.compile(scene_rows).scene
@@ -215,10 +238,11 @@ class RenderService:
         index = ids.index(request.shot_id)
         caption = request.caption.strip() if request.caption and request.caption.strip() else None
         strength = 1.0 if request.kind == "regenerate" else request.strength
+        rendered, _ = pipe.resolve_scene(with_caption(scene_spec, index, caption), settings)  # the edited prompt fits
         return self._job(
             request.kind,
             scene_rows,
-            with_caption(scene_spec, index, caption),
+            rendered,
             layout,
             settings,
             {"shot": index, "strength": strength, "shot_ids": ids},

@@ -10,6 +10,7 @@ Gradio's queue, seeing their position.
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import logging
 from collections.abc import Callable, Iterator
@@ -49,12 +50,22 @@ CAMERA_MOVES = [
 ]
 
 
+def shown_as_text(message: str) -> gr.Error:
+    """An error toast whose message the browser shows as text.
+
+    Gradio renders a toast's message as HTML (it strips scripts, not links, forms or images),
+    and messages quote what users and files hold (a bundle's fields, a shot's caption), so
+    every message is escaped: `<img src=...>` shows as those characters and fetches nothing.
+    """
+    return gr.Error(html.escape(message, quote=False), print_exception=False)
+
+
 def user_errors(handler: Callable) -> Callable:
     """Show storage and engine errors (which name the field) as a message; never a traceback."""
 
     def explain(error: Exception) -> gr.Error:
         if isinstance(error, (StorageError, HoloCineError, ExportError)):
-            return gr.Error(str(error), print_exception=False)
+            return shown_as_text(str(error))
         log.exception("unexpected error in %s", handler.__name__)
         return gr.Error("Something went wrong on the server; the details are in its log.", print_exception=False)
 
@@ -580,8 +591,10 @@ class StudioUI:
                 )
                 export_button = gr.Button("Export", variant="primary")
                 export_files = gr.File(label="Downloads", file_count="multiple", interactive=False)
-                bundle_upload = gr.File(label="Project bundle to import (.zip)", file_types=[".zip"], type="filepath")
-                import_button = gr.Button("Import project")
+                bundle_upload = gr.File(
+                    label="Project bundle to import (.zip)", file_types=[".zip"], type="filepath", elem_id="bundle-upload"
+                )
+                import_button = gr.Button("Import project", elem_id="import-project")
 
             with gr.Tab("Engine"):
                 gr.Markdown(self.services.engine.markdown())
