@@ -8,6 +8,8 @@ import logging
 from engine.errors import HoloCineError
 from engine.lora import parse_lora
 from engine.memory import MEMORY_MODES
+from storage import StorageError
+from studio.cli import check_locations
 from studio.services import DATA_DIR_ENV, StudioSettings, build_services
 from studio.ui import build_app
 
@@ -48,13 +50,17 @@ def main(argv: list[str] | None = None) -> None:
             compile_blocks=args.compile,
             loras=tuple(parse_lora(text) for text in args.lora),
         )
+        check_locations(settings)  # --data-dir and --db-url before the model loads: seconds, not minutes
         services = build_services(settings)
-    except HoloCineError as error:  # bad weights or LoRAs: say what to fix, no traceback
-        parser.exit(2, f"error: {error}\n")
+    except (HoloCineError, StorageError, OSError) as error:  # bad weights, LoRAs, folders, URL: no traceback
+        parser.exit(2, f"error: {' '.join(str(error).split())}\n")
     demo = build_app(services)
-    demo.queue(default_concurrency_limit=4).launch(
-        server_name=args.host, server_port=args.port, allowed_paths=[str(services.settings.data_dir)]
-    )
+    try:
+        demo.queue(default_concurrency_limit=4).launch(
+            server_name=args.host, server_port=args.port, allowed_paths=[str(services.settings.data_dir)]
+        )
+    except OSError as error:  # the port is taken, the host cannot be bound
+        parser.exit(2, f"error: {' '.join(str(error).split())}\n")
 
 
 if __name__ == "__main__":

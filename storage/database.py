@@ -12,6 +12,7 @@ SQLAlchemy URL works unchanged, with the backend's own isolation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
@@ -36,7 +37,7 @@ class Database:
     """Engine + `transaction()` + `migrate()` for one database URL."""
 
     def __init__(self, url: str | URL, *, echo: bool = False) -> None:
-        self.url = make_url(url)
+        self.url = check_database_url(url)
         self.engine = self._create_engine(self.url, echo)
 
     @classmethod
@@ -80,14 +81,71 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema from wherever it is (an empty file included) to the newest revision.
 
-        Safe to run on every start: at head it does nothing.
+        Safe to run on every start: at head it does nothing. It is the first connection, so a
+        database that cannot be opened (server down, wrong password, read-only file) is reported
+        here as `DatabaseError`, never as SQLAlchemy's own exception.
         """
-        with self.engine.begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
+        try:
+            with self.engine.begin() as connection:
+                command.upgrade(alembic_config(connection), "head")
+        except DBAPIError as error:
+            where = self.url.render_as_string(hide_password=True)
+            raise DatabaseError(
+                f"the database {where} could not be opened ({_first_line(error.orig or error)}); check the URL, "
+                "that the server is running and the credentials are right, or that the file is writable"
+            ) from error
 
     def dispose(self) -> None:
         """Close pooled connections, so the database file can be moved or deleted."""
         self.engine.dispose()
+
+
+def check_database_url(url: str | URL) -> URL:
+    """The URL parsed, its driver importable and, for an SQLite file, its folder present.
+
+    Checked before any engine exists, so a typo in a URL or a missing driver package is one
+    actionable `DatabaseError` (what is wrong and what to do) instead of SQLAlchemy's
+    ArgumentError, NoSuchModuleError or ImportError, and a file in a missing folder is refused
+    up front rather than as "unable to open database file" at the first connection.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as error:  # ValueError: a port that is not a number
+        raise DatabaseError(
+            f"{_masked(url)!r} is not a database URL ({_first_line(error)}); "
+            "write dialect+driver://user:password@host/database, e.g. sqlite:////path/to/studio.db"
+        ) from error
+    where = parsed.render_as_string(hide_password=True)
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError as error:
+        raise DatabaseError(
+            f"{where} names a database or driver SQLAlchemy does not have ({parsed.drivername}); "
+            "check the spelling, e.g. postgresql+psycopg2:// or mysql+pymysql://"
+        ) from error
+    except ImportError as error:
+        raise DatabaseError(
+            f"{where} needs the Python package {error.name or parsed.get_driver_name()!r}, which is not installed; "
+            "pip install it, or use another URL"
+        ) from error
+    database = parsed.database or ":memory:"  # SQLite's in-memory database has no folder to check
+    if parsed.get_backend_name() == "sqlite" and database != ":memory:" and not database.startswith("file:"):
+        folder = Path(database).parent
+        if not folder.is_dir():
+            raise DatabaseError(f"{where} is in the folder {folder}, which does not exist; create it or fix the path")
+    return parsed
+
+
+def _masked(url: str | URL) -> str:
+    """The URL as text with any password hidden, for a message about a URL that may not parse."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _first_line(error: BaseException) -> str:
+    """A driver error's first line: SQLAlchemy appends SQL, parameters and a help link below it."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

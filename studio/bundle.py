@@ -273,6 +273,28 @@ def _check_member(info: zipfile.ZipInfo, limits: BundleLimits) -> None:
         )
 
 
+MAX_JSON_DEPTH = 64  # a studio bundle.json nests about 6 levels
+
+
+def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> tuple[str | int, ...] | None:
+    """The path to the first object or list nested deeper than `limit`, else None; walked without recursion.
+
+    Python's parser takes about 1000 levels, but what runs after it (the snapshot checks, the
+    database's JSON column) recurses too, and would fail with a RecursionError halfway through
+    the import instead of refusing the bundle before anything is written.
+    """
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else None
+        if children is None:
+            continue
+        if len(path) >= limit:
+            return path
+        stack.extend((child, (*path, key)) for key, child in children)
+    return None
+
+
 def _read_manifest(
     archive: zipfile.ZipFile, members: Mapping[str, zipfile.ZipInfo], limits: BundleLimits
 ) -> dict[str, Any]:
@@ -281,10 +303,17 @@ def _read_manifest(
         raise BundleError(MANIFEST, "is missing; this zip is not a bundle exported by the studio")
     if info.file_size > limits.max_manifest_bytes:
         raise BundleError(MANIFEST, f"is {info.file_size} bytes, more than the limit of {limits.max_manifest_bytes}")
+    too_deep = f"nests JSON deeper than {MAX_JSON_DEPTH} levels; a studio bundle never does, export it again"
     try:
         manifest = json.loads(b"".join(_chunks(archive, info, info.file_size)).decode("utf-8"))
-    except (ValueError, RecursionError) as error:
+    except RecursionError as error:  # ~1000 levels: deeper than the parser itself can go
+        raise BundleError(MANIFEST, too_deep) from error
+    except ValueError as error:
         raise BundleError(MANIFEST, f"is not valid JSON ({type(error).__name__}: {error})") from error
+    deep = _too_deep(manifest)
+    if deep is not None:
+        field = "".join(f"[{key}]" if isinstance(key, int) else f".{key}" for key in deep[:4]).lstrip(".")
+        raise BundleError(f"{MANIFEST} {field}", too_deep)
     if not isinstance(manifest, dict):
         raise BundleError(MANIFEST, f"must hold a JSON object, got {type(manifest).__name__}")
     if manifest.get("format") != FORMAT:

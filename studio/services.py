@@ -13,10 +13,10 @@ from pathlib import Path
 from engine import WeightsSpec
 from engine.lora import LoraSpec
 from engine.memory import MemoryMode
-from storage import Storage, build_storage
+from storage import Storage, StorageValidationError, build_storage
 
 from .engine import EngineService
-from .renders import RenderService
+from .renders import RenderService, storyboard_check
 
 DATA_DIR_ENV = "HOLOCINE_DATA"
 DEFAULT_DATA_DIR = Path.home() / ".holocine-studio"
@@ -46,6 +46,26 @@ class StudioSettings:
         folder = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
         return cls(folder, db_url, weights, device, memory, compile_blocks, loras)
 
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory if needed; refuse one that cannot be created or written.
+
+        Raised as `StorageValidationError` on `--data-dir`, before a database or a model is
+        opened, so a path under a regular file or on a read-only disk is one line for the user,
+        not the OSError of whichever file happened to be written first.
+        """
+        fix = f"pick a folder you can write (--data-dir or ${DATA_DIR_ENV})"
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise StorageValidationError("--data-dir", f"{self.data_dir} is a file, not a folder; {fix}")
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StorageValidationError(
+                "--data-dir", f"cannot create {self.data_dir} ({error.strerror or error}); {fix}"
+            ) from error
+        if not os.access(self.data_dir, os.W_OK | os.X_OK):
+            raise StorageValidationError("--data-dir", f"{self.data_dir} is not writable; {fix}")
+        return self.data_dir
+
 
 @dataclass
 class Services:
@@ -60,8 +80,11 @@ class Services:
 
 
 def build_services(settings: StudioSettings) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    storage = build_storage(settings.data_dir, database_url=settings.db_url)
+    settings.ensure_data_dir()
+    # The scene check reads the model's tokenizer when an edit is saved, by then `engine` exists:
+    # storage is opened first so a bad --db-url is reported before the model loads.
+    check = storyboard_check(lambda: engine.pipeline.tokenizer)
+    storage = build_storage(settings.data_dir, database_url=settings.db_url, scene_check=check)
     recovered = storage.recover()
     engine = EngineService(
         WeightsSpec.from_env(settings.weights),
