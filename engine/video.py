@@ -75,6 +75,15 @@ def read_mp4(path: str | Path) -> tuple[np.ndarray, float, dict[str, str]]:
         return np.stack(frames), fps, dict(container.metadata)
 
 
+def count_frames(path: str | Path) -> int:
+    """How many frames an MP4's first video stream holds, read from its index (no decoding)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no video file at {path}")
+    with av.open(str(path)) as container:
+        return _video_stream(container, path).frames
+
+
 def concat_mp4(paths: Sequence[str | Path], out_path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Join clips with identical codec parameters into one MP4 without re-encoding.
 

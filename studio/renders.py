@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,7 +89,7 @@ class RenderUpdate:
 
     render: RenderRecord
     message: str
-    previews: tuple[np.ndarray, ...] = field(default=(), repr=False)  # one image per shot, screen-sized
+    previews: tuple[Path, ...] = ()  # the latest x0 preview of each shot, screen-sized PNGs (overwritten each step)
     clip: Path | None = None  # absolute path of the shot clip that just finished
     clip_shot: int | None = None
     scene_video: Path | None = None
@@ -365,10 +365,12 @@ class RenderService:
                     record, f"Step {event.step}/{event.total_steps} ({event.expert} expert), ETA {event.eta_s:.0f} s"
                 )
             elif isinstance(event, Preview):
-                images = tuple(
-                    np.kron(image, np.ones((PREVIEW_SCALE, PREVIEW_SCALE, 1), np.uint8)) for image in event.images
-                )
-                yield RenderUpdate(record, f"Preview at step {event.step}", previews=images)
+                previews = []
+                for index, image in enumerate(event.images):
+                    path = media.path(f"{folder}/previews/shot_{index + 1:02d}.png")
+                    _write_png(path, np.kron(image, np.ones((PREVIEW_SCALE, PREVIEW_SCALE, 1), np.uint8)))
+                    previews.append(path)
+                yield RenderUpdate(record, f"Preview at step {event.step}", previews=tuple(previews))
             elif isinstance(event, ShotDecoded) and event.shot_index in shot_rows:
                 frames = frames_to_uint8(event.video)
                 video = f"{folder}/shot_{event.shot_index + 1:02d}.mp4"

@@ -1,0 +1,591 @@
+"""The Gradio app: a visual storyboard over the studio's services.
+
+The page a director meets: a header bar (project, scene, render), the board (a card per shot
+under a timeline strip), the selected shot's takes as a filmstrip, the scene as cut, and a
+side panel (shot editor and redo, render settings, scene and cast, project and exports,
+engine). Handlers read the page's selection, call one `StudioAPI` operation and return the
+panels that changed as `{component: value}`, built by `views`, never as positional tuples.
+One render at a time runs on the model: renders share the `model` concurrency id.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from engine.lora import DRAFT_GUIDANCE, DRAFT_STEPS
+
+from ..renders import EditRequest, RenderRequest, RenderUpdate
+from ..scene_export import EXPORT_LABELS
+from ..services import Services
+from . import components, views
+from .api import StudioAPI
+from .errors import required_id, shown_as_text, user_errors, user_message
+
+PAGE_CSS = """
+#header { align-items: end; }
+#header .title h2 { margin: 0; white-space: nowrap; }
+#side { position: sticky; top: 8px; align-self: flex-start; }
+"""
+
+
+@dataclass
+class Panels:
+    """Every component a handler may update, by name."""
+
+    project: gr.Dropdown
+    scene: gr.Dropdown
+    status: gr.Markdown
+    board: gr.HTML
+    prompt_box: gr.Accordion
+    compiled: gr.JSON
+    filmstrip: gr.HTML
+    cut: gr.HTML
+    shot_editor: gr.HTML
+    scene_editor: gr.HTML
+    cast: gr.HTML
+    character_editor: gr.HTML
+    project_name: gr.Textbox
+    project_version: gr.State
+    shot: gr.State
+    character: gr.State
+    render_id: gr.State
+    progress: gr.Markdown
+
+
+class StudioUI:
+    """Builds the Blocks and owns the handlers; every handler goes through `StudioAPI`."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.storage = services.storage
+        self.api = StudioAPI(services)
+        self.p: Panels  # set by build()
+
+    # -- read side ----------------------------------------------------------------------------
+
+    def project_choices(self) -> list[tuple[str, int]]:
+        return [(p.name, p.id) for p in self.storage.projects.list_all()]
+
+    def scene_choices(self, project_id: Any) -> list[tuple[str, int]]:
+        if not project_id:
+            return []
+        return [(s.title, s.id) for s in self.storage.scenes.list_for_project(int(project_id))]
+
+    def _project_of(self, scene_id: Any) -> int | None:
+        return self.storage.scenes.get(int(scene_id)).scene.project_id if scene_id else None
+
+    def _compiled(self, scene_id: Any) -> dict[str, Any]:
+        if not scene_id:
+            return {}
+        try:
+            return self.api.compiled(int(scene_id))
+        except Exception as error:
+            message = user_message(error)
+            if message is None:
+                raise
+            return {"not renderable yet": message}
+
+    def _cut(self, scene_id: Any, shot_id: Any) -> dict[str, Any]:
+        cut = self.api.scene_as_cut(int(scene_id)) if scene_id else None
+        return views.cut_view(self.storage, scene_id, Path(cut) if cut else None, shot_id).as_value()
+
+    def panels(
+        self,
+        scene_id: Any,
+        shot_id: Any,
+        *parts: str,
+        character_id: Any = None,
+        rendering: dict[int, Path] | None = None,
+    ) -> dict[Any, Any]:
+        """The named panels as they are now in storage: the one place views are built for the page."""
+        p, out = self.p, {}
+        tokenizer = self.services.engine.pipeline.tokenizer
+        for part in parts:
+            if part == "board":
+                out[p.board] = views.board_view(self.storage, tokenizer, scene_id, shot_id, rendering).as_value()
+            elif part == "compiled":
+                out[p.compiled] = self._compiled(scene_id)
+            elif part == "filmstrip":
+                out[p.filmstrip] = views.filmstrip_view(self.storage, scene_id, shot_id).as_value()
+            elif part == "cut":
+                out[p.cut] = self._cut(scene_id, shot_id)
+            elif part == "shot":
+                out[p.shot_editor] = views.shot_form(self.storage, scene_id, shot_id).as_value()
+            elif part == "scene":
+                out[p.scene_editor] = views.scene_form(self.storage, scene_id).as_value()
+            elif part == "cast":
+                out[p.cast] = views.cast_view(self.storage, self._project_of(scene_id), character_id).as_value()
+            elif part == "character":
+                project_id = self._project_of(scene_id)
+                out[p.character_editor] = views.character_form(self.storage, project_id, character_id).as_value()
+            else:
+                raise ValueError(f"no panel {part!r}")
+        return out
+
+    # -- projects and scenes ------------------------------------------------------------------
+
+    @user_errors
+    def open_project(self, project_id: Any) -> dict[Any, Any]:
+        p = self.p
+        if not project_id:
+            return {p.scene: gr.Dropdown(choices=[], value=None), p.project_name: "", p.project_version: 0}
+        project = self.storage.projects.get(int(project_id))
+        scenes = self.scene_choices(project.id)
+        return {
+            p.scene: gr.Dropdown(choices=scenes, value=scenes[0][1] if scenes else None),
+            p.project_name: project.name,
+            p.project_version: project.version,
+        }
+
+    @user_errors
+    def open_scene(self, scene_id: Any) -> dict[Any, Any]:
+        shots = self.storage.scenes.get(int(scene_id)).shots if scene_id else ()
+        shot_id = shots[0].id if shots else None
+        out = self.panels(scene_id, shot_id, "board", "compiled", "filmstrip", "cut", "shot", "scene", "cast")
+        out.update(self.panels(scene_id, None, "character"))
+        return {**out, self.p.shot: shot_id, self.p.character: None}
+
+    def _opened(self, project_id: int, scene_id: int | None, message: str) -> dict[Any, Any]:
+        return {
+            self.p.project: gr.Dropdown(choices=self.project_choices(), value=project_id),
+            self.p.scene: gr.Dropdown(choices=self.scene_choices(project_id), value=scene_id),
+            self.p.status: message,
+        }
+
+    @user_errors
+    def create_project(self, name: str) -> dict[Any, Any]:
+        made = self.api.create_project(name)
+        return self._opened(made["project_id"], made["scene_id"], "Created the project: add shots on the board")
+
+    @user_errors
+    def add_examples(self) -> dict[Any, Any]:
+        scene_ids = self.api.add_examples()
+        first = self.storage.scenes.get(scene_ids[0]).scene
+        return self._opened(first.project_id, first.id, f"Added {len(scene_ids)} example projects: press Render")
+
+    @user_errors
+    def rename_project(self, project_id: Any, name: str, version: int) -> dict[Any, Any]:
+        version = self.api.rename_project(required_id(project_id, "project"), name, int(version))
+        return {
+            self.p.project: gr.Dropdown(choices=self.project_choices(), value=int(project_id)),
+            self.p.project_version: version,
+            self.p.status: "Renamed",
+        }
+
+    @user_errors
+    def duplicate_project(self, project_id: Any) -> dict[Any, Any]:
+        copy = self.api.duplicate_project(required_id(project_id, "project"))
+        return {self.p.project: gr.Dropdown(choices=self.project_choices(), value=copy), self.p.status: "Duplicated"}
+
+    @user_errors
+    def delete_project(self, project_id: Any) -> dict[Any, Any]:
+        self.api.delete_project(required_id(project_id, "project"))
+        choices = self.project_choices()
+        return {
+            self.p.project: gr.Dropdown(choices=choices, value=choices[0][1] if choices else None),
+            self.p.status: "Project deleted",
+        }
+
+    # -- the board ------------------------------------------------------------------------------
+
+    @user_errors
+    def select_shot(self, scene_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        shot_id = int(event.shot_id)
+        return {**self.panels(scene_id, shot_id, "shot", "filmstrip", "cut"), self.p.shot: shot_id}
+
+    @user_errors
+    def reorder(self, scene_id: Any, shot_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        self.api.reorder_shots(required_id(scene_id, "scene"), list(event.shot_ids))
+        return self.panels(scene_id, shot_id, "board", "compiled", "cut", "shot")
+
+    @user_errors
+    def add_shot(self, scene_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        shot_id = self.api.add_shot(required_id(scene_id, "scene"), "", event.after_id)
+        return {**self.panels(scene_id, shot_id, "board", "compiled", "filmstrip", "shot"), self.p.shot: shot_id}
+
+    @user_errors
+    def duplicate_shot(self, scene_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        shot_id = self.api.duplicate_shot(int(event.shot_id))
+        out = self.panels(scene_id, shot_id, "board", "compiled", "filmstrip", "cut", "shot")
+        return {**out, self.p.shot: shot_id}
+
+    @user_errors
+    def delete_shot(self, scene_id: Any, shot_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        deleted = int(event.shot_id)
+        ids = [s.id for s in self.storage.scenes.get(required_id(scene_id, "scene")).shots]
+        self.api.delete_shot(deleted)
+        rest = [i for i in ids if i != deleted]
+        keep = shot_id if shot_id in rest else (rest[min(ids.index(deleted), len(rest) - 1)] if rest else None)
+        out = self.panels(scene_id, keep, "board", "compiled", "filmstrip", "cut", "shot")
+        return {**out, self.p.shot: keep}
+
+    @user_errors
+    def edited(self, scene_id: Any, shot_id: Any) -> dict[Any, Any]:
+        """After a field was saved from an editor: what shows the storyboard's text and timing."""
+        return self.panels(scene_id, shot_id, "board", "compiled", "filmstrip")
+
+    @user_errors
+    def pick_take(self, scene_id: Any, shot_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        self.api.select_take(int(event.take_id))
+        return self.panels(scene_id, shot_id, "board", "filmstrip", "cut")
+
+    # -- characters ----------------------------------------------------------------------------
+
+    @user_errors
+    def select_character(self, scene_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        character_id = int(event.character_id)
+        return {**self.panels(scene_id, None, "character", character_id=character_id), self.p.character: character_id}
+
+    @user_errors
+    def add_character(self, scene_id: Any) -> dict[Any, Any]:
+        project_id = self._project_of(required_id(scene_id, "scene"))
+        assert project_id is not None
+        count = len(self.storage.characters.list_for_project(project_id))
+        character_id = self.api.add_character(project_id, f"Character {count + 1}")
+        out = self.panels(scene_id, None, "cast", "character", character_id=character_id)
+        return {**out, self.p.character: character_id}
+
+    @user_errors
+    def delete_character(self, scene_id: Any, shot_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        self.api.delete_character(int(event.character_id))
+        out = self.panels(scene_id, shot_id, "board", "compiled", "cast", "character", "shot")
+        return {**out, self.p.character: None}
+
+    @user_errors
+    def character_edited(self, scene_id: Any, shot_id: Any, character_id: Any) -> dict[Any, Any]:
+        return self.panels(scene_id, shot_id, "board", "compiled", "cast", character_id=character_id)
+
+    # -- renders -------------------------------------------------------------------------------
+
+    def _stream(
+        self, scene_id: int, shot_id: Any, updates: Iterator[RenderUpdate], redone: list[int] | None
+    ) -> Iterator[dict[Any, Any]]:
+        """A job's updates as the board (live previews on the cards being made), progress, then the results."""
+        shots = [s.id for s in self.storage.scenes.get(scene_id).shots]
+        rendering = dict.fromkeys(redone if redone is not None else shots, Path("/nonexistent"))
+        for update in updates:
+            if update.previews:
+                rendering = {
+                    i: update.previews[shots.index(i)] for i in rendering if shots.index(i) < len(update.previews)
+                }
+            status = f"**Render {update.render.id}** · {update.render.status} · {update.render.progress:.0%} · {update.message}"
+            out: dict[Any, Any] = {self.p.render_id: update.render.id, self.p.progress: html.escape(status)}
+            if update.previews or update.clip is not None:
+                out.update(self.panels(scene_id, shot_id, "board", rendering=rendering))
+            yield out
+        yield self.panels(scene_id, shot_id, "board", "filmstrip", "cut")
+
+    @user_errors
+    def render(
+        self, scene_id, shot_id, steps, seed, cfg, height, width, attention, loras, lora_strength
+    ) -> Iterator[dict[Any, Any]]:
+        request = RenderRequest(
+            scene_id=required_id(scene_id, "scene"),
+            steps=int(steps),
+            seed=_seed(seed),
+            guidance_scale=float(cfg),
+            attention=None if attention == "checkpoint default" else attention,
+            height=int(height) if height else None,
+            width=int(width) if width else None,
+            loras=_loras(loras, lora_strength),
+        )
+        yield from self._stream(request.scene_id, shot_id, self.api.render(request), None)
+
+    def _edit(self, kind: str, scene_id, shot_id, caption, strength, duration, seed, steps, cfg, loras, lora_strength):
+        request = EditRequest(
+            scene_id=required_id(scene_id, "scene"),
+            kind=kind,  # type: ignore[arg-type]
+            shot_id=None if kind == "extend" else required_id(shot_id, "shot (click a card)"),
+            caption=caption or None,
+            strength=float(strength),
+            duration_s=float(duration) if duration else None,
+            seed=_seed(seed),
+            steps=int(steps),
+            guidance_scale=float(cfg),
+            loras=_loras(loras, lora_strength),
+        )
+        updates = self.api.edit(request)
+        redone = None if request.shot_id is None else [request.shot_id]
+        yield from self._stream(request.scene_id, shot_id, updates, redone or [])
+
+    @user_errors
+    def regenerate(self, scene_id, shot_id, caption, seed, steps, cfg, loras, lora_strength):
+        yield from self._edit(
+            "regenerate", scene_id, shot_id, caption, 1.0, None, seed, steps, cfg, loras, lora_strength
+        )
+
+    @user_errors
+    def vary(self, scene_id, shot_id, caption, strength, seed, steps, cfg, loras, lora_strength):
+        yield from self._edit(
+            "vary", scene_id, shot_id, caption, strength, None, seed, steps, cfg, loras, lora_strength
+        )
+
+    @user_errors
+    def extend(self, scene_id, shot_id, caption, duration, seed, steps, cfg, loras, lora_strength):
+        yield from self._edit("extend", scene_id, None, caption, 1.0, duration, seed, steps, cfg, loras, lora_strength)
+        yield {**self.panels(scene_id, shot_id, "board", "compiled", "filmstrip", "cut")}
+
+    @user_errors
+    def cancel(self, render_id: Any) -> str:
+        if not render_id:
+            return "Nothing is rendering"
+        stopping = self.api.cancel(int(render_id))
+        return "Cancelling after the current step…" if stopping else f"Render {int(render_id)} is not running"
+
+    # -- export and import ---------------------------------------------------------------------
+
+    @user_errors
+    def export(self, project_id: Any, scene_id: Any, formats: list[str]) -> list[str]:
+        if not formats:
+            raise shown_as_text("formats: choose at least one")
+        return self.api.export(required_id(project_id, "project"), required_id(scene_id, "scene"), formats)
+
+    @user_errors
+    def import_project(self, bundle: Any) -> dict[Any, Any]:
+        if not bundle:
+            raise shown_as_text("bundle: choose a .zip exported by HoloCine Studio")
+        project_id = self.api.import_project(str(bundle))
+        scenes = self.scene_choices(project_id)
+        return self._opened(project_id, scenes[0][1] if scenes else None, "Imported the project")
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def _editor(self, value: dict[str, Any], elem_id: str, save) -> gr.HTML:
+        return components.editor(value, elem_id, save, user_message)
+
+    def build(self) -> gr.Blocks:
+        info = self.services.engine.info
+        api = self.api
+        with gr.Blocks(title="HoloCine Studio") as demo:
+            with gr.Row(elem_id="header"):
+                gr.Markdown("## HoloCine Studio", elem_classes="title")
+                project = gr.Dropdown(
+                    self.project_choices(), label="Project", value=None, scale=2, allow_custom_value=True,
+                    elem_id="project-picker",
+                )  # fmt: skip
+                scene = gr.Dropdown(
+                    [], label="Scene", value=None, scale=2, allow_custom_value=True, elem_id="scene-picker"
+                )
+                render_button = gr.Button("Render scene", variant="primary", elem_id="render", scale=1)
+                cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel", scale=0, min_width=80)
+            notice = info.notice if info.random_weights or info.notice else ""
+            if notice:
+                headline = "⚠️ Tiny random-weight model in use." if info.random_weights else f"ℹ️ {info.model_name}."
+                gr.Markdown(f"> **{_as_markdown_text(headline)}** {_as_markdown_text(notice)}")
+            if self.services.recovered:
+                gr.Markdown(f"> {self.services.recovered} render(s) were interrupted by a restart and are marked so.")
+            status = gr.Markdown("", elem_id="status")
+            progress = gr.Markdown("", elem_id="progress")
+
+            with gr.Row():
+                with gr.Column(scale=3, elem_id="main"):
+                    board = components.board(views.EMPTY_BOARD.as_value())
+                    with gr.Accordion("Compiled prompt (what the model reads)", open=False) as prompt_box:
+                        compiled = gr.JSON(label="Captions, frames on the 4t+1 grid, cuts, tokens", elem_id="compiled")
+                    filmstrip = components.filmstrip(views.EMPTY_FILMSTRIP.as_value())
+                    cut = components.cut_player(views.EMPTY_CUT.as_value())
+                with gr.Column(scale=2, elem_id="side"), gr.Tabs():
+                    with gr.Tab("Shot"):
+                        shot_editor = self._editor(
+                            views.shot_form(self.storage, None, None).as_value(), "shot-editor", api.save_shot
+                        )
+                        with gr.Accordion("Redo this shot, the rest held as cut", open=False):
+                            edit_caption = gr.Textbox(label="Edited caption (empty = as compiled)")
+                            edit_seed = gr.Number(label="Seed (-1 = the scene's)", value=-1, precision=0)
+                            strength = gr.Slider(
+                                0, 1, value=0.6, step=0.05, label="Vary strength (0 = unchanged, 1 = new)"
+                            )
+                            with gr.Row():
+                                regenerate = gr.Button("Regenerate", elem_id="regenerate")
+                                vary = gr.Button("Vary", elem_id="vary")
+                        with gr.Accordion("Extend the scene with a new shot", open=False):
+                            extend_caption = gr.Textbox(label="New shot")
+                            extend_duration = gr.Number(label="Duration (s)", value=3.0)
+                            extend = gr.Button("Extend scene", elem_id="extend")
+                    with gr.Tab("Render"):
+                        steps = gr.Slider(1, 100, value=50, step=1, label="Steps")
+                        render_seed = gr.Number(label="Seed (-1 = the scene's)", value=-1, precision=0)
+                        cfg = gr.Slider(
+                            1, 10, value=self.services.engine.pipeline.defaults.guidance_scale, step=0.5, label="CFG"
+                        )
+                        with gr.Row():
+                            render_height = gr.Number(label="Height (0 = scene's)", value=0, precision=0)
+                            render_width = gr.Number(label="Width (0 = scene's)", value=0, precision=0)
+                        attention = gr.Radio(
+                            ["checkpoint default", "sparse", "full"], value="checkpoint default", label="Attention"
+                        )
+                        lora_names = self.services.engine.lora_names
+                        loras = gr.CheckboxGroup(
+                            lora_names,
+                            label="LoRAs (this render and shot redos)",
+                            info=None
+                            if lora_names
+                            else "None loaded: start the studio with --lora NAME=FILE[,LOW_FILE]",
+                        )
+                        lora_strength = gr.Slider(0, 2, value=1.0, step=0.05, label="LoRA strength")
+                        draft_button = gr.Button(
+                            f"Draft settings: {DRAFT_STEPS} steps, CFG {DRAFT_GUIDANCE:g} (with a step-distillation LoRA)"
+                        )
+                    with gr.Tab("Scene & cast"):
+                        scene_editor = self._editor(
+                            views.scene_form(self.storage, None).as_value(), "scene-editor", api.save_scene
+                        )
+                        gr.Markdown(
+                            "**Characters** (each gets a `[characterN]` tag; their names in shot text become tags)"
+                        )
+                        cast = components.cast(views.cast_view(self.storage, None, None).as_value())
+                        character_editor = self._editor(
+                            views.character_form(self.storage, None, None).as_value(), "character-editor",
+                            api.save_character,
+                        )  # fmt: skip
+                    with gr.Tab("Project"):
+                        project_name = gr.Textbox(label="Project name", elem_id="project-name")
+                        project_version = gr.State(0)
+                        with gr.Row():
+                            create = gr.Button("Create", variant="primary", elem_id="create-project")
+                            rename = gr.Button("Rename")
+                            duplicate = gr.Button("Duplicate")
+                            delete = gr.Button("Delete", variant="stop")
+                        examples = gr.Button("Add example projects (toy-world vocabulary)", elem_id="add-examples")
+                        formats = gr.CheckboxGroup(
+                            [(label, key) for key, label in EXPORT_LABELS.items()], value=["mp4", "pdf"], label="Export"
+                        )
+                        export_button = gr.Button("Export", elem_id="export")
+                        export_files = gr.File(label="Downloads", file_count="multiple", interactive=False)
+                        bundle_upload = gr.File(
+                            label="Project bundle to import (.zip)", file_types=[".zip"], type="filepath",
+                            elem_id="bundle-upload",
+                        )  # fmt: skip
+                        import_button = gr.Button("Import project", elem_id="import-project")
+                    with gr.Tab("Engine"):
+                        gr.Markdown(_as_markdown_text(self.services.engine.markdown()))
+
+            shot, character, render_id = gr.State(None), gr.State(None), gr.State(None)
+            self.p = p = Panels(
+                project, scene, status, board, prompt_box, compiled, filmstrip, cut, shot_editor, scene_editor,
+                cast, character_editor, project_name, project_version, shot, character, render_id, progress,
+            )  # fmt: skip
+            everything = [c for c in vars(p).values()]
+            private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+
+            demo.load(lambda: gr.Dropdown(choices=self.project_choices()), None, [project], **private)
+            project.change(self.open_project, [project], everything, **private)
+            scene.change(self.open_scene, [scene], everything, **private)
+            create.click(self.create_project, [project_name], everything, **private)
+            examples.click(self.add_examples, None, everything, **private)
+            rename.click(self.rename_project, [project, project_name, project_version], everything, **private)
+            duplicate.click(self.duplicate_project, [project], everything, **private)
+            delete.click(self.delete_project, [project], everything, **private)
+
+            board.select_shot(self.select_shot, [scene], everything, **private)
+            board.reorder(self.reorder, [scene, shot], everything, **private)
+            board.add_shot(self.add_shot, [scene], everything, **private)
+            board.duplicate_shot(self.duplicate_shot, [scene], everything, **private)
+            board.delete_shot(self.delete_shot, [scene, shot], everything, **private)
+            board.show_prompt(lambda: gr.Accordion(open=True), None, [prompt_box], **private)
+            filmstrip.pick_take(self.pick_take, [scene, shot], everything, **private)
+            shot_editor.saved(self.edited, [scene, shot], everything, trigger_mode="always_last", **private)
+            scene_editor.saved(self.edited, [scene, shot], everything, trigger_mode="always_last", **private)
+            cast.select_character(self.select_character, [scene], everything, **private)
+            cast.add_character(self.add_character, [scene], everything, **private)
+            cast.delete_character(self.delete_character, [scene, shot], everything, **private)
+            character_editor.saved(
+                self.character_edited, [scene, shot, character], everything, trigger_mode="always_last", **private
+            )
+
+            model = {"concurrency_limit": 1, "concurrency_id": "model", **private}
+            settings = [steps, render_seed, cfg]
+            render_button.click(
+                self.render,
+                [scene, shot, *settings, render_height, render_width, attention, loras, lora_strength],
+                everything,
+                **model,
+            )
+            cancel_button.click(self.cancel, [render_id], [progress], queue=False, api_visibility="private")
+            draft_button.click(lambda: (DRAFT_STEPS, DRAFT_GUIDANCE), None, [steps, cfg], queue=False, **private)
+            lora_inputs = [loras, lora_strength]
+            regenerate.click(
+                self.regenerate, [scene, shot, edit_caption, edit_seed, steps, cfg, *lora_inputs], everything, **model
+            )
+            vary.click(
+                self.vary, [scene, shot, edit_caption, strength, edit_seed, steps, cfg, *lora_inputs], everything,
+                **model,
+            )  # fmt: skip
+            extend.click(
+                self.extend, [scene, shot, extend_caption, extend_duration, edit_seed, steps, cfg, *lora_inputs],
+                everything, **model,
+            )  # fmt: skip
+            export_button.click(self.export, [project, scene, formats], [export_files], **private)
+            import_button.click(self.import_project, [bundle_upload], everything, **private)
+            self._publish_api()
+        return demo
+
+    def _publish_api(self) -> None:
+        """Every operation as a named endpoint (`/create_project`, `/save_shot`, ...) for gradio_client."""
+        api = self.api
+        for operation in (
+            api.create_project, api.add_examples, api.rename_project, api.duplicate_project, api.delete_project,
+            api.save_scene, api.add_character, api.save_character, api.delete_character, api.add_shot,
+            api.save_shot, api.duplicate_shot, api.delete_shot, api.reorder_shots, api.compiled, api.board,
+            api.takes, api.select_take, api.scene_as_cut, api.cancel, api.import_project, api.export,
+        ):  # fmt: skip
+            gr.api(user_errors(operation), api_name=operation.__name__)
+        gr.api(user_errors(self.render_api), api_name="render", concurrency_limit=1, concurrency_id="model")
+        gr.api(user_errors(self.edit_api), api_name="edit", concurrency_limit=1, concurrency_id="model")
+
+    def render_api(
+        self, scene_id: int, steps: int = 50, seed: int | None = None, guidance_scale: float | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Render the whole scene; streams {render_id, status, progress, message}."""
+        cfg = self.services.engine.pipeline.defaults.guidance_scale if guidance_scale is None else guidance_scale
+        request = RenderRequest(scene_id=scene_id, steps=steps, seed=seed, guidance_scale=cfg)
+        yield from _progress(self.api.render(request))
+
+    def edit_api(
+        self,
+        scene_id: int,
+        kind: str,
+        shot_id: int | None = None,
+        caption: str | None = None,
+        strength: float = 1.0,
+        duration_s: float | None = None,
+        steps: int = 50,
+        seed: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Regenerate or vary one shot, or extend the scene (kind), the rest held as cut."""
+        request = EditRequest(scene_id, kind, shot_id, caption, strength, duration_s, steps, seed)  # type: ignore[arg-type]
+        yield from _progress(self.api.edit(request))
+
+
+def _progress(updates: Iterator[RenderUpdate]) -> Iterator[dict[str, Any]]:
+    for update in updates:
+        yield {
+            "render_id": update.render.id,
+            "status": update.render.status,
+            "progress": update.render.progress,
+            "message": update.message,
+        }
+
+
+def _as_markdown_text(text: str) -> str:
+    """Markdown whose HTML stays text: the engine panel quotes a model card, which is a file's text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;")
+
+
+def _seed(value: Any) -> int | None:
+    return None if value in (None, "") or float(value) < 0 else int(value)
+
+
+def _loras(names: list[str] | None, strength: Any) -> tuple[tuple[str, float], ...]:
+    """The ticked LoRAs, each at the one strength slider's value."""
+    return tuple((name, float(strength)) for name in names or ())
+
+
+def build_app(services: Services) -> gr.Blocks:
+    return StudioUI(services).build()
