@@ -483,16 +483,16 @@ class StudioUI:
             duplicate.click(self.duplicate_project, [project], everything, **private)
             delete.click(self.delete_project, [project], everything, **private)
 
-            board.select_shot(self.select_shot, [scene], everything, **private)
-            board.reorder(self.reorder, [scene, shot], everything, **private)
-            board.add_shot(self.add_shot, [scene], everything, **private)
-            board.duplicate_shot(self.duplicate_shot, [scene], everything, **private)
-            board.delete_shot(self.delete_shot, [scene, shot], everything, **private)
+            board.select_shot(self.select_shot, [scene], everything, trigger_mode="always_last", **private)
+            board.reorder(self.reorder, [scene, shot], everything, trigger_mode="always_last", **private)
+            board.add_shot(self.add_shot, [scene], everything, trigger_mode="multiple", **private)
+            board.duplicate_shot(self.duplicate_shot, [scene], everything, trigger_mode="multiple", **private)
+            board.delete_shot(self.delete_shot, [scene, shot], everything, trigger_mode="multiple", **private)
             board.show_prompt(lambda: gr.Accordion(open=True), None, [prompt_box], **private)
-            filmstrip.pick_take(self.pick_take, [scene, shot], everything, **private)
+            filmstrip.pick_take(self.pick_take, [scene, shot], everything, trigger_mode="always_last", **private)
             shot_editor.saved(self.edited, [scene, shot], everything, trigger_mode="always_last", **private)
             scene_editor.saved(self.edited, [scene, shot], everything, trigger_mode="always_last", **private)
-            cast.select_character(self.select_character, [scene], everything, **private)
+            cast.select_character(self.select_character, [scene], everything, trigger_mode="always_last", **private)
             cast.add_character(self.add_character, [scene], everything, **private)
             cast.delete_character(self.delete_character, [scene, shot], everything, **private)
             character_editor.saved(
@@ -540,11 +540,24 @@ class StudioUI:
         gr.api(user_errors(self.edit_api), api_name="edit", concurrency_limit=1, concurrency_id="model")
 
     def render_api(
-        self, scene_id: int, steps: int = 50, seed: int | None = None, guidance_scale: float | None = None
+        self,
+        scene_id: int,
+        steps: int = 50,
+        seed: int | None = None,
+        guidance_scale: float | None = None,
+        attention: str | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        loras: list[list[Any]] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Render the whole scene; streams {render_id, status, progress, message}."""
+        """Render the whole scene; streams {render_id, status, progress, message}.
+
+        `guidance_scale` defaults to the model card's CFG, `loras` is [[name, strength], ...].
+        """
         cfg = self.services.engine.pipeline.defaults.guidance_scale if guidance_scale is None else guidance_scale
-        request = RenderRequest(scene_id=scene_id, steps=steps, seed=seed, guidance_scale=cfg)
+        request = RenderRequest(
+            scene_id, steps, seed, cfg, attention, height, width, tuple((str(n), float(s)) for n, s in loras or ())
+        )
         yield from _progress(self.api.render(request))
 
     def edit_api(
@@ -557,9 +570,23 @@ class StudioUI:
         duration_s: float | None = None,
         steps: int = 50,
         seed: int | None = None,
+        guidance_scale: float | None = None,
+        loras: list[list[Any]] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Regenerate or vary one shot, or extend the scene (kind), the rest held as cut."""
-        request = EditRequest(scene_id, kind, shot_id, caption, strength, duration_s, steps, seed)  # type: ignore[arg-type]
+        """Regenerate or vary one shot, or extend the scene (`kind`), every other shot held as cut."""
+        cfg = self.services.engine.pipeline.defaults.guidance_scale if guidance_scale is None else guidance_scale
+        request = EditRequest(
+            scene_id,
+            kind,  # type: ignore[arg-type]
+            shot_id,
+            caption,
+            strength,
+            duration_s,
+            steps,
+            seed,
+            cfg,
+            loras=tuple((str(n), float(s)) for n, s in loras or ()),
+        )
         yield from _progress(self.api.edit(request))
 
 
