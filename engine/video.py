@@ -84,6 +84,15 @@ def count_frames(path: str | Path) -> int:
         return _video_stream(container, path).frames
 
 
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """An MP4's container tags (what `write_mp4` and `concat_mp4` were given), without decoding."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no video file at {path}")
+    with av.open(str(path)) as container:
+        return dict(container.metadata)
+
+
 def concat_mp4(paths: Sequence[str | Path], out_path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Join clips with identical codec parameters into one MP4 without re-encoding.
 

@@ -39,7 +39,7 @@ from engine import (
 from engine.editing import extend, extended_scene, vary, with_caption
 from engine.output import build_manifest
 from engine.scene import require_in_range
-from engine.video import concat_mp4, frames_to_uint8, read_mp4, write_mp4
+from engine.video import concat_mp4, count_frames, frames_to_uint8, read_metadata, read_mp4, write_mp4
 from storage import CharacterRecord, RenderRecord, SceneWithShots, ShotRecord, Storage
 from storage.scene_check import SceneCheck
 
@@ -61,6 +61,9 @@ class RenderRequest:
     height: int | None = None
     width: int | None = None
     loras: tuple[tuple[str, float], ...] = ()  # loaded LoRAs to switch on, with strengths
+
+
+EDIT_KINDS = ("regenerate", "vary", "extend")
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,8 @@ class RenderService:
     def edit(self, request: EditRequest) -> Iterator[RenderUpdate]:
         """Regenerate or vary one shot, or extend the scene, holding every other shot as selected."""
         pipe = self.engine.pipeline
+        if request.kind not in EDIT_KINDS:
+            raise SceneValidationError("kind", f"must be one of {', '.join(EDIT_KINDS)}, got {request.kind!r}")
         require_in_range("strength", request.strength, limits.STRENGTH)
         scene_rows = self.storage.scenes.get(request.scene_id)
         settings = self._settings(scene_rows, request)
@@ -286,23 +291,32 @@ class RenderService:
         old = ShotLayout(rendered["num_frames"], tuple(rendered.get("shot_cut_frames", ())))
         return old.latent_ranges[shot_ids.index(shot_id)] == current_range
 
-    def assemble_scene(self, scene_id: int) -> Path | None:
-        """The scene as cut: the selected take of every shot, joined without re-encoding when possible."""
+    def assemble_scene(self, scene_id: int) -> SceneCut | None:
+        """The scene as cut: the selected take of every shot, joined without re-encoding when possible.
+
+        The file records which takes it joins, so opening a scene whose selection has not
+        changed reads that record instead of joining every clip again.
+        """
         scene = self.storage.scenes.get(scene_id)
         selected = self.storage.takes.selected_for_scene(scene_id)
         takes = [selected.get(shot.id) for shot in scene.shots]
         if not takes or any(t is None for t in takes):
             return None
+        take_ids = tuple(t.id for t in takes if t is not None)
         media = self.storage.media
-        clips = [media.path(t.video_path) for t in takes if t is not None]
         out = media.path(f"media/projects/{scene.scene.project_id}/scenes/{scene_id}/scene.mp4")
+        existing = SceneCut.read(out)
+        if existing is not None and existing.take_ids == take_ids:
+            return existing
+        clips = [media.path(t.video_path) for t in takes if t is not None]
+        cut = SceneCut(out, take_ids, tuple(count_frames(c) for c in clips))
         out.parent.mkdir(parents=True, exist_ok=True)
         try:
-            concat_mp4(clips, out)
+            concat_mp4(clips, out, cut.metadata())
         except ValueError:  # clips of different sizes or encoder settings: re-encode them as one
             frames = np.concatenate([read_mp4(c)[0] for c in clips])
-            write_mp4(out, frames, scene.scene.fps)
-        return out
+            write_mp4(out, frames, scene.scene.fps, cut.metadata())
+        return cut
 
     def _job(
         self,
@@ -416,6 +430,29 @@ class RenderService:
             elif isinstance(event, Cancelled):
                 record = self.storage.renders.transition(record.id, "cancelled")
                 yield RenderUpdate(record, f"Cancelled after step {event.step}; shots already decoded are kept")
+
+
+@dataclass(frozen=True)
+class SceneCut:
+    """The scene as cut on disk, and what it joins: each shot's selected take and its frame count."""
+
+    path: Path
+    take_ids: tuple[int, ...]
+    frames: tuple[int, ...]  # per shot, in shot order
+
+    def metadata(self) -> dict[str, str]:
+        return {"comment": json.dumps({"takes": self.take_ids, "frames": self.frames})}
+
+    @classmethod
+    def read(cls, path: Path) -> SceneCut | None:
+        """The record an earlier `assemble_scene` wrote into the file; None without one."""
+        if not path.is_file():
+            return None
+        try:
+            recorded = json.loads(read_metadata(path).get("comment", ""))
+            return cls(path, tuple(int(i) for i in recorded["takes"]), tuple(int(f) for f in recorded["frames"]))
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 def _write_png(path: Path, frame: np.ndarray) -> None:

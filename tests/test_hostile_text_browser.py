@@ -67,7 +67,7 @@ def test_a_hostile_bundle_shows_as_text_and_fetches_nothing(tmp_path, bait_serve
     with launched(services) as url, chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
         page.goto(url)
-        page.get_by_role("tab", name="Export").click()
+        page.get_by_role("tab", name="Project").click()
         page.locator("#bundle-upload input[type=file]").set_input_files(str(bundle))
         expect(page.locator("#bundle-upload")).to_contain_text("hostile.zip", timeout=20_000)
         page.locator("#import-project").click()

@@ -1,33 +1,45 @@
-"""The studio as a client sees it: a launched app driven through gradio_client, checked in SQLite and on disk."""
+"""The studio as a client sees it: a launched app driven through its typed endpoints, checked in SQLite and on disk.
+
+Every `StudioAPI` operation is a `gr.api` endpoint of its own name; `/render` and `/edit` stream
+`{render_id, status, progress, message}` dicts. Ids and versions a script needs and no endpoint
+returns (a new row's version) are read from storage, as a second tab would read them from its page.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import socket
-import threading
+from typing import Any
 
 import numpy as np
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from lora_files import diffusers_file, lora_weights
+from PIL import Image
 
 from engine import WeightsError
-from engine.lora import LoraSpec
+from engine.lora import DRAFT_GUIDANCE, DRAFT_STEPS, LoraSpec
 from engine.video import read_mp4
 from studio.renders import RenderRequest
 from studio.services import StudioSettings, build_services
 from studio.ui import build_app
+
+# Each `StudioAPI` operation under its own name, and the two streaming jobs.
+ENDPOINTS = (
+    "create_project", "add_examples", "rename_project", "duplicate_project", "delete_project", "save_scene",
+    "add_character", "save_character", "delete_character", "add_shot", "save_shot", "duplicate_shot",
+    "delete_shot", "reorder_shots", "compiled", "board", "takes", "select_take", "scene_as_cut", "cancel",
+    "import_project", "export", "render", "edit",
+)  # fmt: skip
+ACTIONS = ["Boats rock on dark water.", "Ole ties a rope.", "Ole looks up at the sky."]
+DECODED = ["Shot 1/3 decoded", "Shot 2/3 decoded", "Shot 3/3 decoded"]
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def value(output):
-    """gradio_client returns component updates as dicts; the value is what the UI shows."""
-    return output["value"] if isinstance(output, dict) and "__type__" in output else output
 
 
 @pytest.fixture(scope="module")
@@ -45,41 +57,84 @@ def studio(tmp_path_factory):
     services.close()
 
 
-def _scene_with_three_shots(client: Client, name: str) -> tuple[int, int, list]:
-    created = client.predict(name, api_name="/create_project")
-    project_id, scene_id = value(created[0]), value(created[1])
-    board = client.predict(scene_id, api_name="/storyboard")
-    board = client.predict(
-        scene_id, "Harbour", "A grey harbour in a storm, cinematic", 8, 160, 96, 3, "", board[7], api_name="/save_scene"
-    )
-    board = client.predict(
-        scene_id, "Ole", "an old fisherman, white beard, yellow raincoat", "", api_name="/add_character"
-    )
-    for action in ("Boats rock on dark water.", "Ole ties a rope.", "Ole looks up at the sky."):
-        board = client.predict(scene_id, action, api_name="/add_shot")
-    return project_id, scene_id, board
+def call(client: Client, endpoint: str, *args: Any) -> Any:
+    return client.predict(*args, api_name=f"/{endpoint}")
+
+
+def streamed(client: Client, endpoint: str, **arguments: Any) -> list[dict[str, Any]]:
+    """Every update a job streams, the last one its end; raises the AppError a refused or failed job ends with.
+
+    (Iterating a gradio_client job stops quietly on an error: only `result()` raises it.)
+    """
+    job = client.submit(api_name=f"/{endpoint}", **arguments)
+    updates = list(job)
+    job.result()
+    return updates
+
+
+def render(client: Client, scene_id: int, steps: int, **settings: Any) -> list[dict[str, Any]]:
+    return streamed(client, "render", scene_id=scene_id, steps=steps, **settings)
+
+
+def edit(client: Client, scene_id: int, kind: str, **request: Any) -> list[dict[str, Any]]:
+    return streamed(client, "edit", scene_id=scene_id, kind=kind, **request)
+
+
+def decoded(updates: list[dict[str, Any]]) -> list[str]:
+    return [u["message"] for u in updates if u["message"].endswith(" decoded")]
+
+
+def _scene_with_three_shots(services, client: Client, name: str) -> tuple[int, int, list[int]]:
+    created = call(client, "create_project", name)
+    project_id, scene_id = created["project_id"], created["scene_id"]
+    version = services.storage.scenes.get(scene_id).scene.version
+    scene = {
+        "title": "Harbour",
+        "description": "A grey harbour in a storm, cinematic",
+        "fps": 8,
+        "width": 160,
+        "height": 96,
+        "seed": 3,
+        "negative_prompt": "",
+    }
+    assert call(client, "save_scene", scene_id, version, scene) == version + 1
+    call(client, "add_character", project_id, "Ole", "an old fisherman, white beard, yellow raincoat", "")
+    shot_ids = [call(client, "add_shot", scene_id, action, None) for action in ACTIONS]
+    return project_id, scene_id, shot_ids
+
+
+def test_every_operation_is_an_endpoint_of_its_own_name(studio):
+    _, client = studio
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) == {f"/{name}" for name in ENDPOINTS}
 
 
 def test_create_edit_render_and_find_takes(studio):
     services, client = studio
-    project_id, scene_id, board = _scene_with_three_shots(client, "Harbour")
-    assert [row[1] for row in board[10]["data"]] == [
-        "Boats rock on dark water.",
-        "Ole ties a rope.",
-        "Ole looks up at the sky.",
-    ]
+    project_id, scene_id, shot_ids = _scene_with_three_shots(services, client, "Harbour")
+    board = call(client, "board", scene_id, None)
+    assert [card["action"] for card in board["shots"]] == ACTIONS
+    assert [card["id"] for card in board["shots"]] == shot_ids
+    assert {card["status"] for card in board["shots"]} == {"not-rendered"}
 
     # edit shot 2: framing, and put the character in it
-    scene = services.storage.scenes.get(scene_id)
-    character = services.storage.characters.list_for_project(project_id)[0]
-    shot = scene.shots[1]
-    fields = client.predict(scene_id, shot.id, api_name="/load_shot")
-    assert fields[0] == "Ole ties a rope."
-    board = client.predict(
-        scene_id, shot.id, "Ole ties a rope.", "close-up", "low angle", "static", 2.0, "", "", [character.id], fields[8],
-        api_name="/save_shot",
-    )  # fmt: skip
-    compiled = board[12]
+    (character,) = services.storage.characters.list_for_project(project_id)
+    shot = services.storage.scenes.get(scene_id).shots[1]
+    fields = {
+        "action": "Ole ties a rope.",
+        "shot_size": "close-up",
+        "camera_angle": "low angle",
+        "camera_movement": "static",
+        "duration_s": 2.0,
+        "dialogue": "",
+        "notes": "",
+        "character_ids": [character.id],
+    }
+    assert call(client, "save_shot", shot.id, shot.version, fields) == shot.version + 1
+    saved = services.storage.scenes.get(scene_id).shots[1]
+    assert (saved.shot_size, saved.camera_angle, saved.duration_s) == ("close-up", "low angle", 2.0)
+    assert saved.character_ids == (character.id,)
+    compiled = call(client, "compiled", scene_id)
     assert compiled["global_caption"] == (
         "A grey harbour in a storm, cinematic. [character1] is Ole: an old fisherman, white beard, yellow raincoat. "
         "This scene contains 3 shots."
@@ -87,102 +142,123 @@ def test_create_edit_render_and_find_takes(studio):
     assert compiled["shots"][1]["caption"] == "Close-up, low angle, static. [character1] ties a rope."
     assert [s["frames"] for s in compiled["shots"]] == [25, 16, 24]  # 3 s, 2 s, 3 s at 8 fps on the 4t+1 grid
     assert compiled["num_frames"] == 65 and compiled["tokens"] <= compiled["token_limit"] == 512
+    card = call(client, "board", scene_id, shot.id)["shots"][1]
+    assert (card["framing"], card["frames"], card["selected"]) == ("close-up / low angle / static", 16, True)
+    assert card["characters"] == [{"tag": "[character1]", "name": "Ole"}]
 
-    job = client.submit(scene_id, 4, -1, 5.0, 0, 0, "checkpoint default", api_name="/render")
-    updates = list(job)
-    render_id = updates[-1][0]
-    statuses = [u[1] for u in updates]
-    assert statuses[0].startswith(f"Render {render_id} started: 3 shots, 65 frames")
-    assert statuses[-1].startswith("Done") and "[done, 100%]" in statuses[-1]
-    assert any(s.startswith("Preview at step") for s in statuses)
-    clip_counts = [len(u[3]) for u in updates]
-    assert clip_counts == sorted(clip_counts) and clip_counts[-1] == 3  # clips only ever added, in order
-    assert [c["caption"] for c in updates[-1][3]] == ["shot 1", "shot 2", "shot 3"]
-    assert all(len(u[2]) == 3 for u in updates if u[2])  # one preview per shot
-    assert updates[-1][4] is not None
+    updates = render(client, scene_id, 4, guidance_scale=5.0)
+    render_id = updates[-1]["render_id"]
+    assert {u["render_id"] for u in updates} == {render_id}
+    messages = [u["message"] for u in updates]
+    assert messages[0].startswith(f"Render {render_id} started: 3 shots, 65 frames")
+    assert (updates[-1]["status"], updates[-1]["progress"]) == ("done", 1.0) and messages[-1].startswith("Done")
+    assert any(m.startswith("Preview at step") for m in messages)
+    assert decoded(updates) == DECODED  # each shot's clip filed once, in order
+    progress = [u["progress"] for u in updates]
+    assert progress == sorted(progress)
+    previews = services.storage.media.path(f"media/projects/{project_id}/renders/{render_id}/previews")
+    assert sorted(p.name for p in previews.iterdir()) == ["shot_01.png", "shot_02.png", "shot_03.png"]
+    for preview in previews.iterdir():  # one preview per shot, screen-sized
+        with Image.open(preview) as image:
+            assert (image.format, image.size) == ("PNG", (160, 96))
 
-    render = services.storage.renders.get(render_id)
-    assert (render.status, render.progress, render.seed) == ("done", 1.0, 3)
-    assert render.settings["steps"] == 4 and render.engine["random_weights"] is True
+    record = services.storage.renders.get(render_id)
+    assert (record.status, record.progress, record.seed) == ("done", 1.0, 3)
+    assert record.settings["steps"] == 4 and record.engine["random_weights"] is True
     scene = services.storage.scenes.get(scene_id)
-    expected_frames = [25, 16, 24]
-    for shot, frames in zip(scene.shots, expected_frames):
+    for shot, frames in zip(scene.shots, [25, 16, 24]):
         takes = services.storage.takes.list_for_shot(shot.id)
         assert len(takes) == 1 and takes[0].selected and takes[0].render_id == render_id
         assert not takes[0].video_path.startswith("/")  # stored relative to the data directory
         clip, fps, _ = read_mp4(services.storage.media.path(takes[0].video_path))
         assert clip.shape[0] == frames and fps == 8
         assert services.storage.media.path(takes[0].thumbnail_path).is_file()
-    scene_frames, _, _ = read_mp4(services.storage.media.path(render.scene_path))
+    scene_frames, _, _ = read_mp4(services.storage.media.path(record.scene_path))
     assert scene_frames.shape == (65, 96, 160, 3)
-    assert services.storage.media.path(render.latents_path).is_file()
+    assert services.storage.media.path(record.latents_path).is_file()
 
-    rows, selected_video, cut_video = client.predict(scene.shots[0].id, api_name="/takes")
-    assert [r[1] for r in rows["data"]] == [render_id]
-    assert selected_video is not None and cut_video is not None
+    (take,) = services.storage.takes.list_for_shot(scene.shots[0].id)
+    strip = call(client, "takes", scene_id, scene.shots[0].id)
+    assert (strip["shot_id"], strip["shot_number"]) == (scene.shots[0].id, 1)
+    (take_card,) = strip["takes"]
+    assert (take_card["id"], take_card["seed"], take_card["selected"]) == (take.id, 3, True)
+    assert take.video_path in take_card["video"] and take.thumbnail_path in take_card["picture"]
+    cut, fps, _ = read_mp4(call(client, "scene_as_cut", scene_id))
+    assert cut.shape == (65, 96, 160, 3) and fps == 8
+
+    board = call(client, "board", scene_id, scene.shots[0].id)
+    selected = services.storage.takes.selected_for_scene(scene_id)
+    assert [card["status"] for card in board["shots"]] == ["rendered"] * 3
+    for card, shot in zip(board["shots"], scene.shots):
+        assert selected[shot.id].thumbnail_path in card["picture"]
 
 
 def test_cancel_stops_the_render_and_records_it(studio):
     services, client = studio
-    _, scene_id, _ = _scene_with_three_shots(client, "Cancelled")
-    job = client.submit(scene_id, 100, -1, 5.0, 0, 0, "checkpoint default", api_name="/render")
-    cancelled = threading.Event()
-    updates = []
-    for update in job:
+    _, scene_id, _ = _scene_with_three_shots(services, client, "Cancelled")
+    updates, cancelled = [], False
+    for update in client.submit(scene_id=scene_id, steps=100, guidance_scale=5.0, api_name="/render"):
         updates.append(update)
-        if not cancelled.is_set() and "Step 2/" in update[1]:
-            assert "Cancelling" in client.predict(update[0], api_name="/cancel")
-            cancelled.set()
-    render = services.storage.renders.get(updates[-1][0])
-    assert render.status == "cancelled"
-    assert updates[-1][1].startswith("Cancelled after step")
+        if not cancelled and update["message"].startswith("Step 2/"):
+            assert call(client, "cancel", update["render_id"]) is True
+            cancelled = True
+    render_id = updates[-1]["render_id"]
+    assert cancelled and services.storage.renders.get(render_id).status == "cancelled"
+    assert updates[-1]["status"] == "cancelled" and updates[-1]["message"].startswith("Cancelled after step")
+    assert updates[-1]["progress"] < 0.5
     for shot in services.storage.scenes.get(scene_id).shots:
         assert services.storage.takes.list_for_shot(shot.id) == []
+    assert call(client, "cancel", render_id) is False  # no longer running
 
 
 def test_bad_input_names_the_field_and_keeps_saved_data(studio):
     services, client = studio
-    _, scene_id, _ = _scene_with_three_shots(client, "Errors")
+    _, scene_id, _ = _scene_with_three_shots(services, client, "Errors")
     shot = services.storage.scenes.get(scene_id).shots[0]
-    fields = client.predict(scene_id, shot.id, api_name="/load_shot")
     with pytest.raises(AppError, match="duration_s"):
-        client.predict(scene_id, shot.id, "x", "", "", "", -1, "", "", [], fields[8], api_name="/save_shot")
-    assert services.storage.scenes.get(scene_id).shots[0].action == "Boats rock on dark water."
+        call(client, "save_shot", shot.id, shot.version, {"action": "x", "duration_s": -1})
+    assert services.storage.scenes.get(scene_id).shots[0] == shot
 
     # two tabs read the same version: the first save wins, the second is refused, nothing is lost
-    client.predict(scene_id, shot.id, "First tab", "", "", "", 3, "", "", [], fields[8], api_name="/save_shot")
+    first_tab = call(client, "save_shot", shot.id, shot.version, {"action": "First tab", "duration_s": 3})
+    assert first_tab == shot.version + 1
     with pytest.raises(AppError, match="(?i)changed"):
-        client.predict(scene_id, shot.id, "Second tab", "", "", "", 3, "", "", [], fields[8], api_name="/save_shot")
+        call(client, "save_shot", shot.id, shot.version, {"action": "Second tab", "duration_s": 3})
     assert services.storage.scenes.get(scene_id).shots[0].action == "First tab"
 
     with pytest.raises(AppError) as caught:
-        client.predict(scene_id, 4, -1, 5.0, 100, 0, "checkpoint default", api_name="/render")
+        render(client, scene_id, 4, guidance_scale=5.0, height=100)
     assert "height" in str(caught.value) and "multiple of 16" in str(caught.value)
     assert "Traceback" not in str(caught.value)
+    assert services.storage.renders.list_for_scene(scene_id) == []  # refused before any row
 
 
-def test_a_render_switches_on_a_loaded_lora_and_draft_settings_fill_the_sliders(studio):
+def test_a_render_switches_on_a_loaded_lora_and_records_the_draft_settings(studio):
     services, client = studio
     assert "**LoRAs:** style" in services.engine.markdown()
-    assert client.predict(api_name="/draft_settings") == (4, 1.0)
-    _, scene_id, _ = _scene_with_three_shots(client, "Styled")
+    _, scene_id, _ = _scene_with_three_shots(services, client, "Styled")
     rows = []
-    for loras, strength in (([], 1.0), (["style"], 0.8)):
-        final = list(
-            client.submit(scene_id, 2, -1, 1.0, 0, 0, "checkpoint default", loras, strength, api_name="/render")
-        )
-        rows.append(services.storage.renders.get(final[-1][0]))
+    for loras in ([], [["style", 0.8]]):
+        final = render(client, scene_id, DRAFT_STEPS, guidance_scale=DRAFT_GUIDANCE, loras=loras)[-1]
+        assert final["status"] == "done"
+        rows.append(services.storage.renders.get(final["render_id"]))
+    assert [(row.settings["steps"], row.settings["guidance_scale"]) for row in rows] == [(4, 1.0), (4, 1.0)]
     assert [row.settings["loras"] for row in rows] == [[], [["style", 0.8]]]
     plain, styled = (read_mp4(services.storage.media.path(row.scene_path))[0] for row in rows)
     assert np.abs(plain.astype(int) - styled.astype(int)).mean() > 1.0  # the LoRA really changed the experts
 
     shot = services.storage.scenes.get(scene_id).shots[1]
-    redo = list(client.submit(scene_id, shot.id, "", -1, 2, 1.0, ["style"], 0.5, api_name="/regenerate"))
-    assert services.storage.renders.get(redo[-1][0]).settings["loras"] == [["style", 0.5]]
+    redo = edit(client, scene_id, "regenerate", shot_id=shot.id, steps=2, guidance_scale=1.0, loras=[["style", 0.5]])
+    row = services.storage.renders.get(redo[-1]["render_id"])
+    assert (row.kind, row.status, row.settings["loras"]) == ("regenerate", "done", [["style", 0.5]])
 
     renders_before = len(services.storage.renders.list_for_scene(scene_id))
     with pytest.raises(WeightsError, match="loras: 'sepia' is not loaded; loaded: style"):
         services.renders.run(RenderRequest(scene_id, steps=2, loras=(("sepia", 1.0),)))
+    with pytest.raises(AppError, match="loras: 'sepia' is not loaded; loaded: style"):
+        render(client, scene_id, 2, loras=[["sepia", 1.0]])
+    with pytest.raises(AppError, match="loras: 'sepia' is not loaded; loaded: style"):
+        edit(client, scene_id, "regenerate", shot_id=shot.id, steps=2, loras=[["sepia", 1.0]])
     assert len(services.storage.renders.list_for_scene(scene_id)) == renders_before  # refused before any row
 
 
@@ -226,55 +302,61 @@ def test_startup_marks_a_crashed_render_interrupted(tmp_path):
 
 def test_a_second_render_adds_takes_without_changing_the_selection(studio):
     services, client = studio
-    _, scene_id, _ = _scene_with_three_shots(client, "Takes")
-    first = list(client.submit(scene_id, 2, -1, 5.0, 0, 0, "checkpoint default", api_name="/render"))[-1][0]
-    second = list(client.submit(scene_id, 2, 9, 5.0, 0, 0, "checkpoint default", api_name="/render"))[-1][0]
+    _, scene_id, _ = _scene_with_three_shots(services, client, "Takes")
+    first = render(client, scene_id, 2, guidance_scale=5.0)[-1]["render_id"]
+    second = render(client, scene_id, 2, seed=9, guidance_scale=5.0)[-1]["render_id"]
     shot = services.storage.scenes.get(scene_id).shots[0]
     takes = services.storage.takes.list_for_shot(shot.id)
     assert [(t.render_id, t.selected) for t in takes] == [(second, False), (first, True)]  # newest first
-    rows, _, _ = client.predict(shot.id, takes[0].id, api_name="/select_take")
-    assert [(r[1], r[3]) for r in rows["data"]] == [(second, True), (first, False)]
+    strip = call(client, "takes", scene_id, shot.id)["takes"]
+    assert [(c["id"], c["number"], c["seed"], c["selected"]) for c in strip] == [
+        (takes[0].id, 2, 9, False),
+        (takes[1].id, 1, 3, True),
+    ]
+    assert call(client, "select_take", takes[0].id) == takes[0].id
+    strip = call(client, "takes", scene_id, shot.id)["takes"]
+    assert [(c["seed"], c["selected"]) for c in strip] == [(9, True), (3, False)]
     assert services.storage.takes.list_for_shot(shot.id)[1].selected is False
 
 
 def test_project_rename_duplicate_delete(studio):
     services, client = studio
-    project_id, scene_id, _ = _scene_with_three_shots(client, "Draft")
-    scenes, name, version = client.predict(project_id, api_name="/open_project")
-    assert (value(scenes), name) == (scene_id, "Draft")
-    renamed = client.predict(project_id, "Final", version, api_name="/rename_project")
+    project_id, scene_id, _ = _scene_with_three_shots(services, client, "Draft")
+    version = services.storage.projects.get(project_id).version
+    assert call(client, "rename_project", project_id, "Final", version) == version + 1
     assert services.storage.projects.get(project_id).name == "Final"
     with pytest.raises(AppError, match="(?i)changed"):
-        client.predict(project_id, "Stale", version, api_name="/rename_project")  # the version read before the rename
-    copy_id = value(client.predict(project_id, api_name="/duplicate_project")[0])
+        call(client, "rename_project", project_id, "Stale", version)  # the version read before the rename
+    assert services.storage.projects.get(project_id).name == "Final"
+    copy_id = call(client, "duplicate_project", project_id)
     copy_scene = services.storage.scenes.list_for_project(copy_id)[0]
     assert [s.action for s in services.storage.scenes.get(copy_scene.id).shots] == [
         s.action for s in services.storage.scenes.get(scene_id).shots
     ]
-    client.predict(project_id, api_name="/delete_project")
+    call(client, "delete_project", project_id)
     assert project_id not in [p.id for p in services.storage.projects.list_all()]
     assert copy_id in [p.id for p in services.storage.projects.list_all()]
-    assert value(renamed[1]) == version + 1
 
 
 def _digest(path) -> str:
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_regenerate_a_shot_pick_it_and_extend_the_scene(studio):
     services, client = studio
     media = services.storage.media
-    _, scene_id, _ = _scene_with_three_shots(client, "Redo")
-    first = list(client.submit(scene_id, 3, -1, 5.0, 0, 0, "checkpoint default", api_name="/render"))[-1][0]
+    _, scene_id, _ = _scene_with_three_shots(services, client, "Redo")
+    first = render(client, scene_id, 3, guidance_scale=5.0)[-1]["render_id"]
     shots = services.storage.scenes.get(scene_id).shots
     before = {s.id: _digest(media.path(services.storage.takes.list_for_shot(s.id)[0].video_path)) for s in shots}
 
-    updates = list(client.submit(scene_id, shots[1].id, "Ole drops the rope.", 11, 3, 5.0, api_name="/regenerate"))
-    redo = services.storage.renders.get(updates[-1][0])
-    assert (redo.kind, redo.status, redo.settings["shot"]) == ("regenerate", "done", 1)
-    assert len(updates[-1][3]) == 1  # only the redone shot's clip is filed
+    updates = edit(
+        client, scene_id, "regenerate", shot_id=shots[1].id, caption="Ole drops the rope.", seed=11, steps=3,
+        guidance_scale=5.0,
+    )  # fmt: skip
+    redo = services.storage.renders.get(updates[-1]["render_id"])
+    assert (redo.kind, redo.status, redo.seed, redo.settings["shot"]) == ("regenerate", "done", 11, 1)
+    assert decoded(updates) == ["Shot 2/3 decoded"]  # only the redone shot's clip is filed
     new_take, old_take = services.storage.takes.list_for_shot(shots[1].id)
     assert (new_take.render_id, new_take.selected, old_take.selected) == (redo.id, False, True)
     assert new_take.caption == "Ole drops the rope."
@@ -283,41 +365,56 @@ def test_regenerate_a_shot_pick_it_and_extend_the_scene(studio):
         assert [t.render_id for t in takes] == [first]
         assert _digest(media.path(takes[0].video_path)) == before[shot.id]
 
-    rows, selected_clip, cut = client.predict(shots[1].id, new_take.id, api_name="/select_take")
-    assert [r[3] for r in rows["data"]] == [True, False]
-    cut_frames, fps, _ = read_mp4(services.renders.assemble_scene(scene_id))
+    assert call(client, "select_take", new_take.id) == new_take.id
+    strip = call(client, "takes", scene_id, shots[1].id)["takes"]
+    assert [(c["id"], c["selected"], c["caption_differs"]) for c in strip] == [
+        (new_take.id, True, True),  # rendered from the edited caption, not the shot's text
+        (old_take.id, False, False),
+    ]
+    assert [c["status"] for c in call(client, "board", scene_id, shots[1].id)["shots"]] == [
+        "rendered",
+        "changed",
+        "rendered",
+    ]
+    cut_frames, fps, _ = read_mp4(call(client, "scene_as_cut", scene_id))
     assert cut_frames.shape[0] == 73 and fps == 8  # 3 shots of 3 s at 8 fps on the 4t+1 grid
     middle, _, _ = read_mp4(media.path(new_take.video_path))
     assert abs(cut_frames[25:49].astype(int) - middle.astype(int)).mean() < 3  # the new take is in the cut
 
     # vary with strength 0 keeps the shot; then extend with a 2 s shot
-    list(client.submit(scene_id, shots[2].id, "", 0.0, -1, 3, 5.0, api_name="/vary"))
-    varied = services.storage.takes.list_for_shot(shots[2].id)[0]
-    assert varied.render_id != first
-    updates = list(client.submit(scene_id, "Ole walks away down the pier.", 2.0, -1, 3, 5.0, api_name="/extend"))
-    assert services.storage.renders.get(updates[-1][0]).status == "done"
+    varied = edit(client, scene_id, "vary", shot_id=shots[2].id, caption="", strength=0.0, steps=3, guidance_scale=5.0)
+    assert services.storage.renders.get(varied[-1]["render_id"]).settings["strength"] == 0.0
+    assert services.storage.takes.list_for_shot(shots[2].id)[0].render_id == varied[-1]["render_id"] != first
+    updates = edit(
+        client, scene_id, "extend", caption="Ole walks away down the pier.", duration_s=2.0, steps=3,
+        guidance_scale=5.0,
+    )  # fmt: skip
+    assert services.storage.renders.get(updates[-1]["render_id"]).status == "done"
+    assert decoded(updates) == ["Shot 4/4 decoded"]
     scene = services.storage.scenes.get(scene_id)
     assert [s.action for s in scene.shots][-1] == "Ole walks away down the pier."
     (take,) = services.storage.takes.list_for_shot(scene.shots[-1].id)
     assert take.selected
-    extended, _, _ = read_mp4(services.renders.assemble_scene(scene_id))
+    extended, _, _ = read_mp4(call(client, "scene_as_cut", scene_id))
     assert extended.shape[0] == 89  # 73 + 16 frames
 
 
 def test_redo_without_a_render_is_refused(studio):
     services, client = studio
-    _, scene_id, _ = _scene_with_three_shots(client, "No render")
-    shot = services.storage.scenes.get(scene_id).shots[0]
+    _, scene_id, shot_ids = _scene_with_three_shots(services, client, "No render")
     with pytest.raises(AppError, match="no selected take yet"):
-        client.predict(scene_id, shot.id, "", -1, 3, 5.0, api_name="/regenerate")
+        edit(client, scene_id, "regenerate", shot_id=shot_ids[0], steps=3, guidance_scale=5.0)
+    assert services.storage.renders.list_for_scene(scene_id) == []  # refused before any row
 
 
 def test_add_examples_creates_projects_whose_compiled_prompts_are_the_toy_captions(studio):
     services, client = studio
-    project, scene, status = client.predict(api_name="/add_examples")
-    assert "example projects" in status
-    board = client.predict(value(scene), api_name="/storyboard")
-    shown = "\n".join(str(part) for part in board)
-    assert "[character1] is Dot: a red circle." in shown and "Close-up. [character1] is in the centre." in shown
+    scene_ids = call(client, "add_examples")
+    assert scene_ids and all(isinstance(i, int) for i in scene_ids)
+    compiled = call(client, "compiled", scene_ids[0])
+    assert "[character1] is Dot: a red circle." in compiled["global_caption"]
+    assert "Close-up. [character1] is in the centre." in [s["caption"] for s in compiled["shots"]]
+    board = call(client, "board", scene_ids[0], None)
+    assert len(board["shots"]) == len(compiled["shots"]) and board["timeline"]["over"] is False
     titles = [p.name for p in services.storage.projects.list_all()]
     assert "Example: Red circle on grey" in titles

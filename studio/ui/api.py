@@ -16,6 +16,7 @@ from storage import Storage
 
 from ..bundle import export_bundle, import_bundle
 from ..examples import create_example_projects
+from ..exports.errors import ExportError
 from ..renders import EditRequest, RenderRequest, RenderUpdate, describe_compiled
 from ..scene_export import EXPORT_FILES, export_scene
 from ..services import Services
@@ -112,7 +113,7 @@ class StudioAPI:
     def scene_as_cut(self, scene_id: int) -> str | None:
         """The selected take of every shot joined as one MP4 (None until every shot has a take)."""
         cut = self.services.renders.assemble_scene(scene_id)
-        return None if cut is None else str(cut)
+        return None if cut is None else str(cut.path)
 
     # -- renders ------------------------------------------------------------------------------
 
@@ -130,6 +131,10 @@ class StudioAPI:
     def export(self, project_id: int, scene_id: int, formats: list[str]) -> list[str]:
         """Write the chosen exports into a new folder of the data directory; the files for download."""
         folder = self.services.settings.data_dir / "exports" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        unknown = [name for name in formats if name != "bundle" and name not in EXPORT_FILES]
+        if unknown or not formats:
+            choices = ", ".join([*EXPORT_FILES, "bundle"])
+            raise ExportError(f"formats: choose one or more of {choices}; got {', '.join(unknown) or 'none'}")
         files: list[Path] = []
         for name in formats:
             if name == "bundle":

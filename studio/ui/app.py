@@ -92,8 +92,8 @@ class StudioUI:
             return {"not renderable yet": message}
 
     def _cut(self, scene_id: Any, shot_id: Any) -> dict[str, Any]:
-        cut = self.api.scene_as_cut(int(scene_id)) if scene_id else None
-        return views.cut_view(self.storage, scene_id, Path(cut) if cut else None, shot_id).as_value()
+        cut = self.services.renders.assemble_scene(int(scene_id)) if scene_id else None
+        return views.cut_view(self.storage, scene_id, cut, shot_id).as_value()
 
     def panels(
         self,
@@ -474,6 +474,7 @@ class StudioUI:
             everything = [c for c in vars(p).values()]
             private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
 
+            self._publish_api()  # first: the published operations keep their own names, page events get suffixes
             demo.load(lambda: gr.Dropdown(choices=self.project_choices()), None, [project], **private)
             project.change(self.open_project, [project], everything, **private)
             scene.change(self.open_scene, [scene], everything, **private)
@@ -523,7 +524,6 @@ class StudioUI:
             )  # fmt: skip
             export_button.click(self.export, [project, scene, formats], [export_files], **private)
             import_button.click(self.import_project, [bundle_upload], everything, **private)
-            self._publish_api()
         return demo
 
     def _publish_api(self) -> None:

@@ -16,11 +16,10 @@ from typing import Any
 
 from engine import HoloCineError
 from engine.text import MAX_TEXT_TOKENS, count_tokens
-from engine.video import count_frames
 from storage import CharacterRecord, SceneWithShots, Storage, TakeRecord
 
 from ..compiler import scene_frames, scene_prompt, shot_caption
-from ..renders import brief_of
+from ..renders import SceneCut, brief_of
 
 _TEMPLATE_ESCAPES = str.maketrans({"$": "&#36;", "\\": "&#92;", "`": "&#96;", "{": "&#123;", "}": "&#125;"})
 FILE_ROUTE = "/gradio_api/file="  # Gradio serves files under the app's allowed paths here
@@ -310,7 +309,7 @@ class CutView:
 EMPTY_CUT = CutView(None, 0, 1.0, (), None, "no scene open")
 
 
-def cut_view(storage: Storage, scene_id: int | None, cut: Path | None, selected_id: int | None) -> CutView:
+def cut_view(storage: Storage, scene_id: int | None, cut: SceneCut | None, selected_id: int | None) -> CutView:
     """The scene as cut from each shot's selected take, with a marker where each shot starts."""
     if not scene_id:
         return EMPTY_CUT
@@ -318,21 +317,14 @@ def cut_view(storage: Storage, scene_id: int | None, cut: Path | None, selected_
     fps = scene.scene.fps if 0 < scene.scene.fps < 1e6 else 1.0
     if cut is None:
         return CutView(None, 0, fps, (), None, "the cut plays here once every shot has a take")
-    selected = storage.takes.selected_for_scene(scene.scene.id)
-    lengths = [_take_frames(storage, selected[s.id]) for s in scene.shots]
-    total = sum(lengths) or 1
-    markers, start = [], 0
-    seek = None
-    for i, (shot, length) in enumerate(zip(scene.shots, lengths)):
+    total = sum(cut.frames) or 1
+    markers, start, seek = [], 0, None
+    for i, (shot, length) in enumerate(zip(scene.shots, cut.frames)):
         markers.append(Marker(i + 1, round(start / fps, 3), round(100 * length / total, 3)))
         if shot.id == selected_id:
             seek = round(start / fps, 3)
         start += length
-    return CutView(file_url(cut), sum(lengths), fps, tuple(markers), seek, "")
-
-
-def _take_frames(storage: Storage, take: TakeRecord | None) -> int:
-    return count_frames(storage.media.path(take.video_path)) if take is not None else 0
+    return CutView(file_url(cut.path), sum(cut.frames), fps, tuple(markers), seek, "")
 
 
 # -- characters ----------------------------------------------------------------------------------
