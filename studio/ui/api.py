@@ -123,6 +123,49 @@ class StudioAPI:
     def edit(self, request: EditRequest) -> Iterator[RenderUpdate]:
         return self.services.renders.edit(request)
 
+    def render_stream(
+        self,
+        scene_id: int,
+        steps: int = 50,
+        seed: int | None = None,
+        guidance_scale: float | None = None,
+        attention: str | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        loras: list[list[Any]] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Render the whole scene; streams {render_id, status, progress, message}.
+
+        `guidance_scale` defaults to the model card's CFG, `loras` is [[name, strength], ...].
+        """
+        request = RenderRequest(
+            scene_id, steps, seed, self._cfg(guidance_scale), attention, height, width, _lora_pairs(loras)
+        )
+        yield from _progress(self.render(request))
+
+    def edit_stream(
+        self,
+        scene_id: int,
+        kind: str,
+        shot_id: int | None = None,
+        caption: str | None = None,
+        strength: float = 1.0,
+        duration_s: float | None = None,
+        steps: int = 50,
+        seed: int | None = None,
+        guidance_scale: float | None = None,
+        loras: list[list[Any]] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Regenerate or vary one shot, or extend the scene (`kind`), every other shot held as cut."""
+        request = EditRequest(
+            scene_id, kind, shot_id, caption, strength, duration_s, steps, seed,  # type: ignore[arg-type]
+            self._cfg(guidance_scale), loras=_lora_pairs(loras),
+        )  # fmt: skip
+        yield from _progress(self.edit(request))
+
+    def _cfg(self, guidance_scale: float | None) -> float:
+        return self.services.engine.pipeline.defaults.guidance_scale if guidance_scale is None else guidance_scale
+
     def cancel(self, render_id: int) -> bool:
         return self.services.renders.cancel(render_id)
 
@@ -145,3 +188,18 @@ class StudioAPI:
 
     def import_project(self, bundle: str) -> int:
         return import_bundle(self.storage, Path(bundle)).id
+
+
+def _lora_pairs(loras: list[list[Any]] | None) -> tuple[tuple[str, float], ...]:
+    return tuple((str(name), float(strength)) for name, strength in loras or ())
+
+
+def _progress(updates: Iterator[RenderUpdate]) -> Iterator[dict[str, Any]]:
+    """A job's updates as plain data for a script."""
+    for update in updates:
+        yield {
+            "render_id": update.render.id,
+            "status": update.render.status,
+            "progress": update.render.progress,
+            "message": update.message,
+        }

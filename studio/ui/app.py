@@ -21,9 +21,8 @@ import gradio as gr
 from engine.lora import DRAFT_GUIDANCE, DRAFT_STEPS
 
 from ..renders import EditRequest, RenderRequest, RenderUpdate
-from ..scene_export import EXPORT_LABELS
 from ..services import Services
-from . import components, views
+from . import layout, views
 from .api import StudioAPI
 from .errors import required_id, shown_as_text, user_errors, user_message
 
@@ -356,175 +355,87 @@ class StudioUI:
 
     # -- layout --------------------------------------------------------------------------------
 
-    def _editor(self, value: dict[str, Any], elem_id: str, save) -> gr.HTML:
-        return components.editor(value, elem_id, save, user_message)
-
     def build(self) -> gr.Blocks:
-        info = self.services.engine.info
-        api = self.api
+        engine, api, storage = self.services.engine, self.api, self.storage
         with gr.Blocks(title="HoloCine Studio") as demo:
-            with gr.Row(elem_id="header"):
-                gr.Markdown("## HoloCine Studio", elem_classes="title")
-                project = gr.Dropdown(
-                    self.project_choices(), label="Project", value=None, scale=2, allow_custom_value=True,
-                    elem_id="project-picker",
-                )  # fmt: skip
-                scene = gr.Dropdown(
-                    [], label="Scene", value=None, scale=2, allow_custom_value=True, elem_id="scene-picker"
-                )
-                render_button = gr.Button("Render scene", variant="primary", elem_id="render", scale=1)
-                cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel", scale=0, min_width=80)
-            notice = info.notice if info.random_weights or info.notice else ""
-            if notice:
-                headline = "⚠️ Tiny random-weight model in use." if info.random_weights else f"ℹ️ {info.model_name}."
-                gr.Markdown(f"> **{_as_markdown_text(headline)}** {_as_markdown_text(notice)}")
-            if self.services.recovered:
-                gr.Markdown(f"> {self.services.recovered} render(s) were interrupted by a restart and are marked so.")
-            status = gr.Markdown("", elem_id="status")
-            progress = gr.Markdown("", elem_id="progress")
-
+            top = layout.header(self.project_choices(), engine.info, self.services.recovered)
             with gr.Row():
                 with gr.Column(scale=3, elem_id="main"):
-                    board = components.board(views.EMPTY_BOARD.as_value())
-                    with gr.Accordion("Compiled prompt (what the model reads)", open=False) as prompt_box:
-                        compiled = gr.JSON(label="Captions, frames on the 4t+1 grid, cuts, tokens", elem_id="compiled")
-                    filmstrip = components.filmstrip(views.EMPTY_FILMSTRIP.as_value())
-                    cut = components.cut_player(views.EMPTY_CUT.as_value())
+                    area = layout.board_area()
                 with gr.Column(scale=2, elem_id="side"), gr.Tabs():
                     with gr.Tab("Shot"):
-                        shot_editor = self._editor(
-                            views.shot_form(self.storage, None, None).as_value(), "shot-editor", api.save_shot
-                        )
-                        with gr.Accordion("Redo this shot, the rest held as cut", open=False):
-                            edit_caption = gr.Textbox(label="Edited caption (empty = as compiled)")
-                            edit_seed = gr.Number(label="Seed (-1 = the scene's)", value=-1, precision=0)
-                            strength = gr.Slider(
-                                0, 1, value=0.6, step=0.05, label="Vary strength (0 = unchanged, 1 = new)"
-                            )
-                            with gr.Row():
-                                regenerate = gr.Button("Regenerate", elem_id="regenerate")
-                                vary = gr.Button("Vary", elem_id="vary")
-                        with gr.Accordion("Extend the scene with a new shot", open=False):
-                            extend_caption = gr.Textbox(label="New shot")
-                            extend_duration = gr.Number(label="Duration (s)", value=3.0)
-                            extend = gr.Button("Extend scene", elem_id="extend")
+                        shot_panel = layout.shot_panel(views.shot_form(storage, None, None), api.save_shot)
                     with gr.Tab("Render"):
-                        steps = gr.Slider(1, 100, value=50, step=1, label="Steps")
-                        render_seed = gr.Number(label="Seed (-1 = the scene's)", value=-1, precision=0)
-                        cfg = gr.Slider(
-                            1, 10, value=self.services.engine.pipeline.defaults.guidance_scale, step=0.5, label="CFG"
-                        )
-                        with gr.Row():
-                            render_height = gr.Number(label="Height (0 = scene's)", value=0, precision=0)
-                            render_width = gr.Number(label="Width (0 = scene's)", value=0, precision=0)
-                        attention = gr.Radio(
-                            ["checkpoint default", "sparse", "full"], value="checkpoint default", label="Attention"
-                        )
-                        lora_names = self.services.engine.lora_names
-                        loras = gr.CheckboxGroup(
-                            lora_names,
-                            label="LoRAs (this render and shot redos)",
-                            info=None
-                            if lora_names
-                            else "None loaded: start the studio with --lora NAME=FILE[,LOW_FILE]",
-                        )
-                        lora_strength = gr.Slider(0, 2, value=1.0, step=0.05, label="LoRA strength")
-                        draft_button = gr.Button(
-                            f"Draft settings: {DRAFT_STEPS} steps, CFG {DRAFT_GUIDANCE:g} (with a step-distillation LoRA)"
-                        )
+                        render = layout.render_panel(engine.pipeline.defaults.guidance_scale, engine.lora_names)
                     with gr.Tab("Scene & cast"):
-                        scene_editor = self._editor(
-                            views.scene_form(self.storage, None).as_value(), "scene-editor", api.save_scene
+                        scene_panel = layout.scene_panel(
+                            views.scene_form(storage, None),
+                            views.cast_view(storage, None, None),
+                            views.character_form(storage, None, None),
+                            (api.save_scene, api.save_character),
                         )
-                        gr.Markdown(
-                            "**Characters** (each gets a `[characterN]` tag; their names in shot text become tags)"
-                        )
-                        cast = components.cast(views.cast_view(self.storage, None, None).as_value())
-                        character_editor = self._editor(
-                            views.character_form(self.storage, None, None).as_value(), "character-editor",
-                            api.save_character,
-                        )  # fmt: skip
                     with gr.Tab("Project"):
-                        project_name = gr.Textbox(label="Project name", elem_id="project-name")
-                        project_version = gr.State(0)
-                        with gr.Row():
-                            create = gr.Button("Create", variant="primary", elem_id="create-project")
-                            rename = gr.Button("Rename")
-                            duplicate = gr.Button("Duplicate")
-                            delete = gr.Button("Delete", variant="stop")
-                        examples = gr.Button("Add example projects (toy-world vocabulary)", elem_id="add-examples")
-                        formats = gr.CheckboxGroup(
-                            [(label, key) for key, label in EXPORT_LABELS.items()], value=["mp4", "pdf"], label="Export"
-                        )
-                        export_button = gr.Button("Export", elem_id="export")
-                        export_files = gr.File(label="Downloads", file_count="multiple", interactive=False)
-                        bundle_upload = gr.File(
-                            label="Project bundle to import (.zip)", file_types=[".zip"], type="filepath",
-                            elem_id="bundle-upload",
-                        )  # fmt: skip
-                        import_button = gr.Button("Import project", elem_id="import-project")
+                        project_panel = layout.project_panel()
                     with gr.Tab("Engine"):
-                        gr.Markdown(_as_markdown_text(self.services.engine.markdown()))
-
+                        gr.Markdown(layout.as_markdown_text(engine.markdown()))
             shot, character, render_id = gr.State(None), gr.State(None), gr.State(None)
-            self.p = p = Panels(
-                project, scene, status, board, prompt_box, compiled, filmstrip, cut, shot_editor, scene_editor,
-                cast, character_editor, project_name, project_version, shot, character, render_id, progress,
+            self.p = Panels(
+                top.project, top.scene, top.status, area.board, area.prompt_box, area.compiled, area.filmstrip,
+                area.cut, shot_panel.editor, scene_panel.editor, scene_panel.cast, scene_panel.character_editor,
+                project_panel.name, project_panel.version, shot, character, render_id, top.progress,
             )  # fmt: skip
-            everything = [c for c in vars(p).values()]
-            private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-
             self._publish_api()  # first: the published operations keep their own names, page events get suffixes
-            demo.load(lambda: gr.Dropdown(choices=self.project_choices()), None, [project], **private)
-            project.change(self.open_project, [project], everything, **private)
-            scene.change(self.open_scene, [scene], everything, **private)
-            create.click(self.create_project, [project_name], everything, **private)
-            examples.click(self.add_examples, None, everything, **private)
-            rename.click(self.rename_project, [project, project_name, project_version], everything, **private)
-            duplicate.click(self.duplicate_project, [project], everything, **private)
-            delete.click(self.delete_project, [project], everything, **private)
-
-            board.select_shot(self.select_shot, [scene], everything, trigger_mode="always_last", **private)
-            board.reorder(self.reorder, [scene, shot], everything, trigger_mode="always_last", **private)
-            board.add_shot(self.add_shot, [scene], everything, trigger_mode="multiple", **private)
-            board.duplicate_shot(self.duplicate_shot, [scene], everything, trigger_mode="multiple", **private)
-            board.delete_shot(self.delete_shot, [scene, shot], everything, trigger_mode="multiple", **private)
-            board.show_prompt(lambda: gr.Accordion(open=True), None, [prompt_box], **private)
-            filmstrip.pick_take(self.pick_take, [scene, shot], everything, trigger_mode="always_last", **private)
-            shot_editor.saved(self.edited, [scene, shot], everything, trigger_mode="always_last", **private)
-            scene_editor.saved(self.edited, [scene, shot], everything, trigger_mode="always_last", **private)
-            cast.select_character(self.select_character, [scene], everything, trigger_mode="always_last", **private)
-            cast.add_character(self.add_character, [scene], everything, **private)
-            cast.delete_character(self.delete_character, [scene, shot], everything, **private)
-            character_editor.saved(
-                self.character_edited, [scene, shot, character], everything, trigger_mode="always_last", **private
-            )
-
-            model = {"concurrency_limit": 1, "concurrency_id": "model", **private}
-            settings = [steps, render_seed, cfg]
-            render_button.click(
-                self.render,
-                [scene, shot, *settings, render_height, render_width, attention, loras, lora_strength],
-                everything,
-                **model,
-            )
-            cancel_button.click(self.cancel, [render_id], [progress], queue=False, api_visibility="private")
-            draft_button.click(lambda: (DRAFT_STEPS, DRAFT_GUIDANCE), None, [steps, cfg], queue=False, **private)
-            lora_inputs = [loras, lora_strength]
-            regenerate.click(
-                self.regenerate, [scene, shot, edit_caption, edit_seed, steps, cfg, *lora_inputs], everything, **model
-            )
-            vary.click(
-                self.vary, [scene, shot, edit_caption, strength, edit_seed, steps, cfg, *lora_inputs], everything,
-                **model,
-            )  # fmt: skip
-            extend.click(
-                self.extend, [scene, shot, extend_caption, extend_duration, edit_seed, steps, cfg, *lora_inputs],
-                everything, **model,
-            )  # fmt: skip
-            export_button.click(self.export, [project, scene, formats], [export_files], **private)
-            import_button.click(self.import_project, [bundle_upload], everything, **private)
+            self._wire(demo, top, area, shot_panel, render, scene_panel, project_panel)
         return demo
+
+    def _wire(self, demo, top, area, shot_panel, render, scene_panel, project_panel) -> None:
+        """Each control's event to its handler; every handler may update any panel (`Panels`)."""
+        p = self.p
+        everything = list(vars(p).values())
+        private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+        # Every click counts and runs in order (each event's queue runs one at a time), so a
+        # quick second click is never dropped and the last one decides what the page shows.
+        each = {"trigger_mode": "multiple", **private}
+
+        demo.load(lambda: gr.Dropdown(choices=self.project_choices()), None, [p.project], **private)
+        p.project.change(self.open_project, [p.project], everything, **private)
+        p.scene.change(self.open_scene, [p.scene], everything, **private)
+        project_panel.create.click(self.create_project, [p.project_name], everything, **private)
+        project_panel.examples.click(self.add_examples, None, everything, **private)
+        project_panel.rename.click(
+            self.rename_project, [p.project, p.project_name, p.project_version], everything, **private
+        )
+        project_panel.duplicate.click(self.duplicate_project, [p.project], everything, **private)
+        project_panel.delete.click(self.delete_project, [p.project], everything, **private)
+        project_panel.export.click(
+            self.export, [p.project, p.scene, project_panel.formats], [project_panel.downloads], **private
+        )
+        project_panel.import_bundle.click(self.import_project, [project_panel.bundle], everything, **private)
+
+        area.board.select_shot(self.select_shot, [p.scene], everything, **each)
+        area.board.reorder(self.reorder, [p.scene, p.shot], everything, **each)
+        area.board.add_shot(self.add_shot, [p.scene], everything, **each)
+        area.board.duplicate_shot(self.duplicate_shot, [p.scene], everything, **each)
+        area.board.delete_shot(self.delete_shot, [p.scene, p.shot], everything, **each)
+        area.board.show_prompt(lambda: gr.Accordion(open=True), None, [p.prompt_box], **private)
+        area.filmstrip.pick_take(self.pick_take, [p.scene, p.shot], everything, **each)
+        p.shot_editor.saved(self.edited, [p.scene, p.shot], everything, **each)
+        p.scene_editor.saved(self.edited, [p.scene, p.shot], everything, **each)
+        p.cast.select_character(self.select_character, [p.scene], everything, **each)
+        p.cast.add_character(self.add_character, [p.scene], everything, **each)
+        p.cast.delete_character(self.delete_character, [p.scene, p.shot], everything, **each)
+        p.character_editor.saved(self.character_edited, [p.scene, p.shot, p.character], everything, **each)
+
+        model = {"concurrency_limit": 1, "concurrency_id": "model", **private}
+        top.render.click(self.render, [p.scene, p.shot, *render.settings()], everything, **model)
+        top.cancel.click(self.cancel, [p.render_id], [p.progress], queue=False, api_visibility="private")
+        render.draft.click(lambda: (DRAFT_STEPS, DRAFT_GUIDANCE), None, [render.steps, render.cfg], **private)
+        redo = [render.steps, render.cfg, render.loras, render.lora_strength]
+        s = shot_panel
+        s.regenerate.click(self.regenerate, [p.scene, p.shot, s.caption, s.seed, *redo], everything, **model)
+        s.vary.click(self.vary, [p.scene, p.shot, s.caption, s.strength, s.seed, *redo], everything, **model)
+        extend_inputs = [p.scene, p.shot, s.extend_caption, s.extend_duration, s.seed, *redo]
+        s.extend.click(self.extend, extend_inputs, everything, **model)
 
     def _publish_api(self) -> None:
         """Every operation as a named endpoint (`/create_project`, `/save_shot`, ...) for gradio_client."""
@@ -536,73 +447,9 @@ class StudioUI:
             api.takes, api.select_take, api.scene_as_cut, api.cancel, api.import_project, api.export,
         ):  # fmt: skip
             gr.api(user_errors(operation), api_name=operation.__name__)
-        gr.api(user_errors(self.render_api), api_name="render", concurrency_limit=1, concurrency_id="model")
-        gr.api(user_errors(self.edit_api), api_name="edit", concurrency_limit=1, concurrency_id="model")
-
-    def render_api(
-        self,
-        scene_id: int,
-        steps: int = 50,
-        seed: int | None = None,
-        guidance_scale: float | None = None,
-        attention: str | None = None,
-        height: int | None = None,
-        width: int | None = None,
-        loras: list[list[Any]] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Render the whole scene; streams {render_id, status, progress, message}.
-
-        `guidance_scale` defaults to the model card's CFG, `loras` is [[name, strength], ...].
-        """
-        cfg = self.services.engine.pipeline.defaults.guidance_scale if guidance_scale is None else guidance_scale
-        request = RenderRequest(
-            scene_id, steps, seed, cfg, attention, height, width, tuple((str(n), float(s)) for n, s in loras or ())
-        )
-        yield from _progress(self.api.render(request))
-
-    def edit_api(
-        self,
-        scene_id: int,
-        kind: str,
-        shot_id: int | None = None,
-        caption: str | None = None,
-        strength: float = 1.0,
-        duration_s: float | None = None,
-        steps: int = 50,
-        seed: int | None = None,
-        guidance_scale: float | None = None,
-        loras: list[list[Any]] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Regenerate or vary one shot, or extend the scene (`kind`), every other shot held as cut."""
-        cfg = self.services.engine.pipeline.defaults.guidance_scale if guidance_scale is None else guidance_scale
-        request = EditRequest(
-            scene_id,
-            kind,  # type: ignore[arg-type]
-            shot_id,
-            caption,
-            strength,
-            duration_s,
-            steps,
-            seed,
-            cfg,
-            loras=tuple((str(n), float(s)) for n, s in loras or ()),
-        )
-        yield from _progress(self.api.edit(request))
-
-
-def _progress(updates: Iterator[RenderUpdate]) -> Iterator[dict[str, Any]]:
-    for update in updates:
-        yield {
-            "render_id": update.render.id,
-            "status": update.render.status,
-            "progress": update.render.progress,
-            "message": update.message,
-        }
-
-
-def _as_markdown_text(text: str) -> str:
-    """Markdown whose HTML stays text: the engine panel quotes a model card, which is a file's text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;")
+        for streaming in (api.render_stream, api.edit_stream):
+            name = streaming.__name__.removesuffix("_stream")
+            gr.api(user_errors(streaming), api_name=name, concurrency_limit=1, concurrency_id="model")
 
 
 def _seed(value: Any) -> int | None:
