@@ -233,3 +233,56 @@ def test_html_and_script_in_every_text_field_show_as_text(services, url, browser
         assert page.locator(selector).count() == 0, f"{selector} reached the DOM"
     assert page.evaluate("window.pwned") is None  # neither onerror nor ${...} ran
     page.close()
+
+
+def test_render_from_the_header_shows_live_previews_then_the_takes(services, url, browser):
+    project, scene = make_scene(services, "Rendering")
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    open_scene(page, url, project.name)
+    page.get_by_role("tab", name="Render").click()
+    steps = page.get_by_label("Steps").first
+    steps.fill("6")
+    steps.press("Enter")
+    page.locator("#render").click()
+    preview = page.locator("#board .card.rendering .picture img[src*='previews']")
+    expect(preview.first).to_be_visible(timeout=60_000)  # the x0 estimate replaces the picture while it denoises
+    expect(page.locator("#board .card .badge", has_text="rendered")).to_have_count(3, timeout=120_000)
+    expect(page.locator("#progress")).to_contain_text("done")
+    render = services.storage.renders.list_for_scene(scene.scene.id)[0]
+    assert render.status == "done" and render.settings["steps"] == 6
+    for shot in scene.shots:
+        assert len(services.storage.takes.list_for_shot(shot.id)) == 1
+
+    # The cut plays under the board; clicking a card seeks it to that shot's start.
+    player = page.locator("#cut-player video.player")
+    wait_until(lambda: player.evaluate("v => v.readyState >= 1"), "the cut loads")
+    page.locator(f'#board .card[data-shot-id="{scene.shots[2].id}"]').click()
+    start = float(page.locator("#cut-player .marker").nth(2).get_attribute("data-start"))
+    wait_until(lambda: abs(player.evaluate("v => v.currentTime") - start) < 0.01, "the player seeks to shot 3")
+    assert start > 0
+    page.close()
+
+
+def test_two_takes_compare_side_by_side(services, url, browser):
+    project, scene = make_scene(services, "Compare")
+    render(services, scene.scene.id, seed=0)
+    render(services, scene.scene.id, seed=1)
+    page = browser.new_page(viewport={"width": 1500, "height": 1300})
+    open_scene(page, url, project.name)
+    takes = page.locator("#filmstrip .take")
+    expect(takes).to_have_count(2)
+    takes.first.hover()
+    wait_until(lambda: takes.first.locator("video").evaluate("v => !v.paused"), "hovering plays the take")
+    assert takes.first.locator("video").evaluate("v => v.muted")
+    for index in (0, 1):
+        takes.nth(index).locator(".pick-compare").check()
+    comparison = page.locator("#filmstrip .comparison")
+    expect(comparison).to_be_visible()
+    sources = comparison.locator("video").evaluate_all("vs => vs.map(v => v.getAttribute('src'))")
+    paths = [t.video_path for t in services.storage.takes.list_for_shot(scene.shots[0].id)]
+    assert [any(p in s for p in paths) for s in sources] == [True, True] and sources[0] != sources[1]
+    comparison.locator(".play-both").click()
+    videos = comparison.locator("video")
+    wait_until(lambda: videos.evaluate_all("vs => vs.every(v => !v.paused)"), "both play")
+    assert abs(videos.nth(0).evaluate("v => v.currentTime") - videos.nth(1).evaluate("v => v.currentTime")) < 0.25
+    page.close()
