@@ -3,13 +3,12 @@
 Shots are written one by one as they decode (see engine.decode), so a scene file must be
 assembled from per-shot clips later; `concat_mp4` does that by remuxing packets, which is
 instant and adds no second generation of H.264 loss. Every writer goes through a
-temporary file and an atomic rename, so a crash never leaves a truncated file under the
-name a UI or a resume step would trust.
+temporary file and an atomic rename (engine.files), so a crash never leaves a truncated file
+under the name a UI or a resume step would trust.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
@@ -18,6 +17,8 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+
+from .files import atomic_path
 
 _CODEC = "libx264"
 _PIX_FMT = "yuv420p"
@@ -45,7 +46,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: float, metadata: dict[s
     if not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
     num_frames, height, width, _ = frames.shape
-    with _atomic_output(path) as container:
+    with _mp4_output(path) as container:
         container.metadata.update(metadata or {})
         # Denominator <= 1001 keeps 15, 16, 23.976, 29.97 and 30000/1001 exact on read-back.
         stream = container.add_stream(_CODEC, rate=Fraction(fps).limit_denominator(1001))
@@ -107,7 +108,7 @@ def concat_mp4(paths: Sequence[str | Path], out_path: str | Path, metadata: dict
         streams = [_video_stream(container, p) for container, p in zip(inputs, paths)]
         for p, stream in zip(paths[1:], streams[1:]):
             _check_same_codec(paths[0], streams[0], p, stream)
-        with _atomic_output(Path(out_path)) as output:
+        with _mp4_output(Path(out_path)) as output:
             output.metadata.update(metadata or {})
             out_stream = output.add_stream_from_template(streams[0])
             offset = Fraction(0)  # seconds of video already written
@@ -184,15 +185,12 @@ def _video_stream(container: av.container.InputContainer, path: Path) -> av.vide
 
 
 @contextmanager
-def _atomic_output(path: Path) -> Iterator[av.container.OutputContainer]:
-    """An MP4 output container on `<stem>.tmp.mp4`, renamed to `path` only on success."""
+def _mp4_output(path: Path) -> Iterator[av.container.OutputContainer]:
+    """An MP4 output container on a temporary `.mp4` beside `path`, renamed to `path` only on success."""
     if path.suffix.lower() != ".mp4":
         raise ValueError(f"output path {path} must end in .mp4")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.mp4")
-    try:
-        with av.open(str(tmp), mode="w", format="mp4", options=dict(_CONTAINER_OPTIONS)) as container:
-            yield container
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with (
+        atomic_path(path, suffix=".mp4") as tmp,
+        av.open(str(tmp), mode="w", format="mp4", options=dict(_CONTAINER_OPTIONS)) as container,
+    ):
+        yield container

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from engine import files
 
 from .errors import MediaPathError
 
@@ -87,21 +88,11 @@ class MediaStore:
         """Write a file so that readers see the old content or the new, never half of it.
 
         The bytes go to a temporary file in the same folder, reach the disk, and are renamed
-        over the target in one step. Returns the normalized relative path to store.
+        over the target in one step (`engine.files.atomic_write_bytes`). Returns the normalized
+        relative path to store.
         """
         stored = relative_media_path(relative)
-        target = self.path(stored)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        files.atomic_write_bytes(self.path(stored), data)
         return stored
 
     def delete_project_media(self, project_id: int) -> None:

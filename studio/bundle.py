@@ -33,12 +33,12 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+from engine.files import atomic_path
 from storage import (
     MediaPathError,
     MediaStore,
@@ -121,7 +121,8 @@ def export_bundle(storage: Storage, project_id: int, out_path: Path) -> Path:
         if path not in present:
             raise BundleError(field, f"names {prefix}{path}, which does not exist; restore the file, then export again")
     target = Path(out_path)
-    with _replacing(target) as raw, zipfile.ZipFile(raw, "w") as archive:
+    # a new file that takes `target`'s place only once the zip is whole: nobody sees half a bundle
+    with atomic_path(target) as temporary, zipfile.ZipFile(temporary, "w") as archive:
         listed = [_add_file(archive, storage.media.path(path), path) for path in files]
         manifest = {"format": FORMAT, "version": VERSION, "project": snapshot, "files": listed}
         text = json.dumps(manifest, indent=1, ensure_ascii=False, allow_nan=False)
@@ -147,22 +148,6 @@ def _project_files(media: MediaStore, prefix: str, carried: set[str]) -> list[st
                 )
         found += [Path(folder, name).relative_to(media.data_dir).as_posix() for name in names]
     return sorted(path for path in found if path in carried)
-
-
-@contextmanager
-def _replacing(target: Path) -> Iterator[IO[bytes]]:
-    """A new file that takes `target`'s place only once the block succeeds: nobody sees half a bundle."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _member_info(name: str, compression: int) -> zipfile.ZipInfo:

@@ -146,7 +146,7 @@ def test_a_bundle_carries_no_stray_or_temporary_file_and_imports(tmp_path):
     strays = [
         f"{folder}/.shot_02.mp4.abc123.tmp",
         f"{folder}/orphan.mp4",
-        f"{folder}/shot_02.tmp.mp4",
+        f"{folder}/.shot_02.mp4.abc123.tmp.mp4",
         f"media/projects/{project.id}/stray.mp4",
     ]
     for stray in strays:

@@ -29,6 +29,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from ..attention.context import AttentionCall, ShotTokenLayout
+from ..files import atomic_path
 from ..pipeline import HoloCinePipeline, RenderSettings
 from ..scene import SceneSpec
 from ..video import frames_to_uint8, write_mp4
@@ -325,9 +326,8 @@ class Trainer:
             "noise_rng": self.noise_generator.get_state(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
         }
-        partial = folder / f"step-{self.step:07d}.pt.partial"
-        torch.save(state, partial)
-        partial.rename(folder / f"step-{self.step:07d}.pt")  # a crash mid-write never leaves a "latest" that is corrupt
+        with atomic_path(folder / f"step-{self.step:07d}.pt") as partial:  # a crash never leaves a corrupt "latest"
+            torch.save(state, partial)
         for old in sorted(folder.glob("step-*.pt"))[: -self.config.keep_checkpoints]:
             old.unlink()
 

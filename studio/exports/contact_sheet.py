@@ -10,7 +10,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .atomic import atomic_path
+from engine.files import atomic_path
+
 from .clips import sample_frames
 from .errors import ExportError
 from .model import ExportScene, validate_scene
@@ -67,6 +68,6 @@ def write_contact_sheet(scene: ExportScene, path: Path, frames_per_shot: int = 4
         draw.text(
             (_PAD, top + layout.cell_height / 2), f"Shot {shot.number}", fill=_LABEL_COLOUR, font=font, anchor="lm"
         )
-    with atomic_path(path) as tmp:
+    with atomic_path(path, suffix=".png") as tmp:
         sheet.save(tmp, format="PNG")
     return Path(path)

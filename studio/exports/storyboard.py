@@ -15,7 +15,8 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from PIL import Image
 
-from .atomic import write_bytes_atomic
+from engine.files import atomic_write_bytes
+
 from .clips import sample_frames
 from .errors import ExportError
 from .model import ExportScene, ExportShot, validate_scene
@@ -42,7 +43,7 @@ def write_storyboard_pdf(scene: ExportScene, path: Path, frames_per_shot: int = 
     document.add_page()
     for shot in scene.shots:
         document.shot(scene, shot, _stills(shot, frames_per_shot), columns=frames_per_shot)
-    write_bytes_atomic(path, bytes(document.output()))
+    atomic_write_bytes(path, bytes(document.output()))
     return Path(path)
 
 

@@ -28,7 +28,8 @@ from urllib.parse import quote
 
 import opentimelineio as otio
 
-from .atomic import write_bytes_atomic
+from engine.files import atomic_write_bytes
+
 from .errors import ExportError
 from .model import ExportScene, ExportShot, scene_record, shot_record, validate_scene
 from .text_fold import ASCII, fold_text
@@ -106,7 +107,7 @@ def write_timeline(scene: ExportScene, path: Path, format: TimelineFormat, media
             text = otio.adapters.write_to_string(timeline, adapter_name=adapter, rate=rate)
         else:
             text = otio.adapters.write_to_string(timeline, adapter_name=adapter)
-    write_bytes_atomic(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"))
     return path
 
 
