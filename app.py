@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         services = build_services(settings)
     except (HoloCineError, StorageError, OSError) as error:  # bad weights, LoRAs, folders, URL: no traceback
         parser.exit(2, f"error: {' '.join(str(error).split())}\n")
+    services.worker.start()  # runs queued jobs, also those left queued before a restart
     demo = build_app(services)
     try:
         demo.queue(default_concurrency_limit=4).launch(

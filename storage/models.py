@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -197,6 +198,9 @@ class Render(Base):
     engine: Mapped[dict[str, Any] | None]
     latents_path: Mapped[str | None] = mapped_column(Text)
     scene_path: Mapped[str | None] = mapped_column(Text)
+    message: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
+    dismissed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     # Every UPDATE of a render names the status it was read in (WHERE status = ...): a cancel
     # and a "done" racing on another backend cannot both win. Only the repository sets it.

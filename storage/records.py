@@ -88,6 +88,9 @@ class RenderRecord:
     engine: dict[str, Any] | None  # the engine's identity: model, variant, versions
     latents_path: str | None  # relative to the data directory
     scene_path: str | None  # relative to the data directory
+    message: str | None  # the running job's latest progress line ("Step 3/50, ETA 40 s"), for every viewer
+    cancel_requested: bool  # the worker stops the running job after its current step
+    dismissed: bool  # taken off the Jobs panel; the render and its takes stay
 
 
 @dataclass(frozen=True)

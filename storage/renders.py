@@ -65,6 +65,7 @@ class RenderRepository(Repository):
         engine: Mapping[str, Any] | None = None,
         latents_path: str | None = None,
         scene_path: str | None = None,
+        message: str | None = None,
     ) -> RenderRecord:
         """Move the render to `status`, storing what the job reports with it in the same transaction.
 
@@ -78,14 +79,18 @@ class RenderRepository(Repository):
             "engine": None if engine is None else json_object("engine", engine),
             "latents_path": None if latents_path is None else relative_media_path(latents_path, "latents_path"),
             "scene_path": None if scene_path is None else relative_media_path(scene_path, "scene_path"),
+            "message": None if message is None else check.notes("message", message),
         }
         with self._db.transaction() as session:
             render = get_row(session, Render, render_id, "render_id")
             _apply_transition(session, render, status, self._now(), details)
             return render.to_record()
 
-    def set_progress(self, render_id: int, progress: float) -> RenderRecord:
-        """Report progress (0..1) of a running render; any other status refuses it."""
+    def set_progress(self, render_id: int, progress: float, message: str | None = None) -> RenderRecord:
+        """Report progress (0..1) of a running render, and its progress line; any other status refuses it.
+
+        Returns the row as it stands, so the worker sees a cancel request made meanwhile.
+        """
         if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0 <= progress <= 1:
             raise StorageValidationError("progress", f"must be a number from 0 to 1, got {progress!r}")
         with self._db.transaction() as session:
@@ -95,18 +100,89 @@ class RenderRepository(Repository):
                     f"render {render_id} is {render.status}; progress can only be reported while it is running"
                 )
             render.progress = float(progress)
+            if message is not None:
+                render.message = check.notes("message", message)
             flush_guarded(session, lambda: _changed_meanwhile(render_id))
             return render.to_record()
 
-    def mark_interrupted_on_startup(self) -> int:
-        """Mark every render a previous process left queued or running as interrupted; returns how many.
+    def claim_next(self) -> RenderRecord | None:
+        """The oldest queued job, moved to running in one transaction; None when the queue is empty.
 
-        Run before the worker starts: a killed process cannot finish those jobs, and starting
-        them again on its own would spend minutes of GPU time the user did not ask for now.
+        Atomic: the UPDATE names the status it read (`queued`), so two workers racing for one
+        row cannot both win; the loser's claim fails and it tries the next row.
+        """
+        while True:
+            try:
+                with self._db.transaction() as session:
+                    query = select(Render).where(Render.status == "queued").order_by(Render.id).limit(1)
+                    render = session.scalars(query).first()
+                    if render is None:
+                        return None
+                    _apply_transition(session, render, "running", self._now(), {})
+                    return render.to_record()
+            except InvalidTransitionError:
+                continue  # another worker claimed that row first
+
+    def claim(self, render_id: int) -> RenderRecord:
+        """This queued job, moved to running (a caller that runs its own job at once)."""
+        return self.transition(render_id, "running")
+
+    def mark_engine(self, render_id: int, engine: Mapping[str, Any]) -> RenderRecord:
+        """Record which engine (model, variant, versions, device) runs this running job."""
+        stored = json_object("engine", engine)
+        with self._db.transaction() as session:
+            render = get_row(session, Render, render_id, "render_id")
+            if render.status != "running":
+                raise InvalidTransitionError(f"render {render_id} is {render.status}, not running")
+            render.engine = stored
+            flush_guarded(session, lambda: _changed_meanwhile(render_id))
+            return render.to_record()
+
+    def request_cancel(self, render_id: int) -> RenderRecord:
+        """Cancel a job: a queued one at once (it never starts); a running one after its current step."""
+        with self._db.transaction() as session:
+            render = get_row(session, Render, render_id, "render_id")
+            if render.status == "queued":
+                _apply_transition(session, render, "cancelled", self._now(), {"error": "cancelled before it started"})
+            elif render.status == "running":
+                render.cancel_requested = True
+                flush_guarded(session, lambda: _changed_meanwhile(render_id))
+            else:
+                raise InvalidTransitionError(f"render {render_id} is already {render.status}; nothing to cancel")
+            return render.to_record()
+
+    def dismiss(self, render_id: int) -> RenderRecord:
+        """Take a finished job off the Jobs panel; the render and its takes stay."""
+        with self._db.transaction() as session:
+            render = get_row(session, Render, render_id, "render_id")
+            if render.status not in FINISHED_STATUSES:
+                raise InvalidTransitionError(f"render {render_id} is {render.status}; cancel it before removing it")
+            render.dismissed = True
+            flush_guarded(session, lambda: _changed_meanwhile(render_id))
+            return render.to_record()
+
+    def jobs(self, *, limit: int = 50) -> list[RenderRecord]:
+        """The Jobs panel's rows: every unfinished job in queue order, then finished ones not dismissed, newest first."""
+        with self._db.transaction() as session:
+            unfinished = select(Render).where(Render.status.in_(UNFINISHED_STATUSES)).order_by(Render.id)
+            finished = (
+                select(Render)
+                .where(Render.status.in_(FINISHED_STATUSES), Render.dismissed.is_(False))
+                .order_by(Render.id.desc())
+                .limit(limit)
+            )
+            return [r.to_record() for r in [*session.scalars(unfinished), *session.scalars(finished)]]
+
+    def mark_interrupted_on_startup(self) -> int:
+        """Mark every render a previous process left running as interrupted; returns how many.
+
+        Run before the worker starts: a killed process cannot finish a job it was running, and
+        starting it again on its own would spend minutes of GPU time the user did not ask for
+        now (Retry does, on request). Queued jobs stay queued: the worker runs them, in order.
         """
         now = self._now()
         with self._db.transaction() as session:
-            stranded = session.scalars(select(Render).where(Render.status.in_(UNFINISHED_STATUSES))).all()
+            stranded = session.scalars(select(Render).where(Render.status == "running")).all()
             for render in stranded:
                 _apply_transition(session, render, "interrupted", now, {"error": INTERRUPTED_MESSAGE})
             return len(stranded)

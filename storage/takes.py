@@ -43,6 +43,10 @@ class TakeRepository(Repository):
             session.flush()
             return take.to_record()
 
+    def get(self, take_id: int) -> TakeRecord:
+        with self._db.transaction() as session:
+            return get_row(session, Take, take_id, "take_id").to_record()
+
     def list_for_shot(self, shot_id: int) -> list[TakeRecord]:
         """Newest first."""
         with self._db.transaction() as session:

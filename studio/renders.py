@@ -37,14 +37,16 @@ from engine import (
     limits,
 )
 from engine.editing import extend, extended_scene, vary, with_caption
+from engine.files import atomic_path
 from engine.output import build_manifest
 from engine.scene import require_in_range
 from engine.video import concat_mp4, count_frames, frames_to_uint8, read_metadata, read_mp4, write_mp4
-from storage import CharacterRecord, RenderRecord, SceneWithShots, ShotRecord, Storage
+from storage import CharacterRecord, InvalidTransitionError, RenderRecord, SceneWithShots, Storage
 from storage.scene_check import SceneCheck
 
 from .compiler import CharacterBrief, CompiledScene, SceneBrief, ShotBrief, check_fits, compile_scene
 from .engine import EngineService
+from .jobs import EditPlan, JobSpec
 
 PREVIEW_SCALE = 8  # latent pixels -> screen pixels, like the VAE's spatial factor
 
@@ -64,6 +66,7 @@ class RenderRequest:
 
 
 EDIT_KINDS = ("regenerate", "vary", "extend")
+MAX_BATCH = 16  # takes one request may queue at once
 
 
 @dataclass(frozen=True)
@@ -149,33 +152,33 @@ def storyboard_check(tokenizer: Callable[[], Any]) -> SceneCheck:
 
 
 class RenderService:
-    """Compiles a scene, runs it on the engine and files the results; one job per call."""
+    """Turns requests into queued jobs and runs claimed jobs on the engine, filing what they make.
+
+    `enqueue` checks a request completely (prompt, timing, size, settings, held takes) and
+    writes one queued row whose settings are the job's `JobSpec`; a refused request leaves
+    no row. `execute` runs a claimed row from that record alone, so the worker, a retry after
+    a restart, and `run` (enqueue, claim, execute, for scripts) all run the same code.
+    """
 
     def __init__(self, storage: Storage, engine: EngineService) -> None:
         self.storage = storage
         self.engine = engine
-        self._cancels: dict[int, threading.Event] = {}
+        self._cancels: dict[int, threading.Event] = {}  # jobs running in this process
         self._lock = threading.Lock()
 
     def compile(self, scene: SceneWithShots) -> CompiledScene:
         """What `scene`'s storyboard renders as, token count included."""
         return compile_scene(scene_brief(self.storage, scene), self.engine.pipeline.tokenizer)
 
-    def cancel(self, render_id: int) -> bool:
-        """Ask a running render to stop after its current step; False if it is not running here."""
-        with self._lock:
-            event = self._cancels.get(render_id)
-        if event is None:
-            return False
-        event.set()
-        return True
+    # -- making jobs ---------------------------------------------------------------------------
 
     @staticmethod
-    def _settings(scene_rows: SceneWithShots, request: RenderRequest | EditRequest) -> RenderSettings:
+    def _settings(scene_rows: SceneWithShots, request: RenderRequest | EditRequest, seed_offset: int) -> RenderSettings:
         """The request's settings, checked: a request refused here leaves no render row behind."""
+        seed = scene_rows.scene.seed if request.seed is None else request.seed
         settings = RenderSettings(
             steps=request.steps,
-            seed=scene_rows.scene.seed if request.seed is None else request.seed,
+            seed=seed + seed_offset,
             guidance_scale=request.guidance_scale,
             attention=request.attention,
             loras=request.loras,
@@ -183,39 +186,35 @@ class RenderService:
         settings.validate()
         return settings
 
-    def run(self, request: RenderRequest) -> Iterator[RenderUpdate]:
-        """Render the whole scene; every shot gets a take."""
+    def plan(self, request: RenderRequest | EditRequest, seed_offset: int = 0) -> tuple[str, JobSpec]:
+        """The job a request asks for, checked as the engine will run it: (kind, spec). Writes no render row."""
+        if isinstance(request, RenderRequest):
+            return "render", self._plan_render(request, seed_offset)
+        return request.kind, self._plan_edit(request, seed_offset)
+
+    def _plan_render(self, request: RenderRequest, seed_offset: int) -> JobSpec:
         scene_rows = self.storage.scenes.get(request.scene_id)
         scene_spec = self.compile(scene_rows).scene
         if request.height or request.width:
             scene_spec = replace(
                 scene_spec, height=request.height or scene_spec.height, width=request.width or scene_spec.width
             )
-        settings = self._settings(scene_rows, request)
-        scene_spec, layout = self.engine.pipeline.resolve_scene(scene_spec, settings)  # checks before a row exists
-        return self._job(
-            "render",
-            scene_rows,
-            scene_spec,
-            layout,
-            settings,
-            {"shot_ids": [shot.id for shot in scene_rows.shots]},
-            lambda cancel: self.engine.pipeline.generate(scene_spec, settings, cancel=cancel),
-            dict(enumerate(scene_rows.shots)),
-        )
+        settings = self._settings(scene_rows, request, seed_offset)
+        scene_spec, layout = self.engine.pipeline.resolve_scene(scene_spec, settings)
+        resolved = replace(scene_spec, num_frames=layout.num_frames, shot_cut_frames=layout.cut_frames)
+        return JobSpec(settings, resolved, tuple(shot.id for shot in scene_rows.shots))
 
-    def edit(self, request: EditRequest) -> Iterator[RenderUpdate]:
-        """Regenerate or vary one shot, or extend the scene, holding every other shot as selected."""
+    def _plan_edit(self, request: EditRequest, seed_offset: int) -> JobSpec:
         pipe = self.engine.pipeline
         if request.kind not in EDIT_KINDS:
             raise SceneValidationError("kind", f"must be one of {', '.join(EDIT_KINDS)}, got {request.kind!r}")
         require_in_range("strength", request.strength, limits.STRENGTH)
         scene_rows = self.storage.scenes.get(request.scene_id)
-        settings = self._settings(scene_rows, request)
-        scene_spec = self.compile(scene_rows).scene
-        scene_spec, layout = pipe.resolve_scene(scene_spec, settings)
-        stored = self.selected_latents(scene_rows, scene_spec, layout)
-        ids = [shot.id for shot in scene_rows.shots]
+        settings = self._settings(scene_rows, request, seed_offset)
+        base, layout = pipe.resolve_scene(self.compile(scene_rows).scene, settings)
+        base = replace(base, num_frames=layout.num_frames, shot_cut_frames=layout.cut_frames)
+        held = self._held_takes(scene_rows, base, layout)
+        ids = tuple(shot.id for shot in scene_rows.shots)
         if request.kind == "extend":
             caption = (request.caption or "").strip()
             if not caption:
@@ -227,69 +226,133 @@ class RenderService:
                 self.storage.shots.delete(new_row.id)  # a shot too short to render is not kept
                 raise
             new_shot = Shot(longer.shot_captions[-1], frames=longer.layout.num_frames - layout.num_frames)
-            rendered = extended_scene(scene_spec, layout, new_shot)
-            return self._job(
-                "extend",
-                scene_rows,
-                rendered,
-                longer.layout,
-                settings,
-                {"shot": len(ids), "shot_ids": [*ids, new_row.id]},
-                lambda cancel: extend(pipe, scene_spec, stored, new_shot, settings, cancel),
-                {len(ids): new_row},
-            )
+            rendered = extended_scene(base, layout, new_shot)
+            rendered, longer_layout = pipe.resolve_scene(rendered, settings)
+            rendered = replace(rendered, num_frames=longer_layout.num_frames, shot_cut_frames=longer_layout.cut_frames)
+            plan = EditPlan(base, held, len(ids), new_shot=new_shot)
+            return JobSpec(settings, rendered, (*ids, new_row.id), plan)
         if request.shot_id not in ids:
             raise SceneValidationError("shot", f"shot {request.shot_id} is not in scene {request.scene_id}")
         index = ids.index(request.shot_id)
         caption = request.caption.strip() if request.caption and request.caption.strip() else None
         strength = 1.0 if request.kind == "regenerate" else request.strength
-        rendered, _ = pipe.resolve_scene(with_caption(scene_spec, index, caption), settings)  # the edited prompt fits
-        return self._job(
-            request.kind,
-            scene_rows,
-            rendered,
-            layout,
-            settings,
-            {"shot": index, "strength": strength, "shot_ids": ids},
-            lambda cancel: vary(pipe, scene_spec, stored, index, strength, settings, caption, cancel),
-            {index: scene_rows.shots[index]},
-        )
+        rendered, _ = pipe.resolve_scene(with_caption(base, index, caption), settings)  # the edited prompt fits
+        rendered = replace(rendered, num_frames=layout.num_frames, shot_cut_frames=layout.cut_frames)
+        return JobSpec(settings, rendered, ids, EditPlan(base, held, index, strength, caption))
 
-    def selected_latents(self, scene_rows: SceneWithShots, scene_spec: SceneSpec, layout: ShotLayout) -> torch.Tensor:
-        """The scene's latents as currently cut: each shot's frames from the render of its selected take.
+    def enqueue(self, request: RenderRequest | EditRequest, takes: int = 1) -> list[RenderRecord]:
+        """Queue the request as `takes` jobs with seeds seed, seed+1, ...; their rows, in queue order."""
+        if isinstance(takes, bool) or not isinstance(takes, int) or not 1 <= takes <= MAX_BATCH:
+            raise SceneValidationError("takes", f"must be a whole number from 1 to {MAX_BATCH}, got {takes!r}")
+        if isinstance(request, EditRequest) and request.kind == "extend" and takes > 1:
+            raise SceneValidationError("takes", "an extension makes one new shot; vary it afterwards for more takes")
+        planned = [self.plan(request, seed_offset=n) for n in range(takes)]
+        return [self._create(request.scene_id, kind, spec) for kind, spec in planned]
+
+    def _create(self, scene_id: int, kind: str, spec: JobSpec) -> RenderRecord:
+        return self.storage.renders.create(scene_id, kind, spec.to_json(), spec.settings.seed)  # type: ignore[arg-type]
+
+    def retry(self, render_id: int) -> RenderRecord:
+        """A failed, cancelled or interrupted job again: same kind, same settings, same seed."""
+        old = self.storage.renders.get(render_id)
+        if old.status not in ("failed", "cancelled", "interrupted"):
+            raise SceneValidationError("render", f"render {render_id} is {old.status}; only a stopped job is retried")
+        return self._create(old.scene_id, old.kind, JobSpec.of(old))
+
+    def cancel(self, render_id: int) -> bool:
+        """Cancel a queued job now, a running one after its current step; False if it already ended."""
+        try:
+            self.storage.renders.request_cancel(render_id)
+        except InvalidTransitionError:
+            return False
+        with self._lock:
+            event = self._cancels.get(render_id)
+        if event is not None:
+            event.set()
+        return True
+
+    # -- running jobs --------------------------------------------------------------------------
+
+    def run(self, request: RenderRequest | EditRequest) -> Iterator[RenderUpdate]:
+        """Queue the request and run it here at once (scripts and tests; the studio's worker runs the rest)."""
+        record = self.enqueue(request)[0]
+        return self.execute(self.storage.renders.claim(record.id))
+
+    edit = run  # a redo is a request like any other
+
+    def execute(self, record: RenderRecord) -> Iterator[RenderUpdate]:
+        """Run a claimed (running) job to its final status, streaming what it makes as updates."""
+        spec = JobSpec.of(record)
+        cancel = threading.Event()
+        with self._lock:
+            self._cancels[record.id] = cancel
+        try:
+            layout = spec.layout
+            yield RenderUpdate(
+                record, f"Render {record.id} started: {layout.num_shots} shots, {layout.num_frames} frames"
+            )
+            record = self.storage.renders.mark_engine(record.id, self.engine.info.to_dict())
+            yield from self._stream(record, spec, self._start(spec, cancel), cancel)
+        except Exception as error:
+            if self.storage.renders.get(record.id).status == "running":
+                self.storage.renders.transition(record.id, "failed", error=f"{type(error).__name__}: {error}")
+            raise
+        finally:
+            with self._lock:
+                self._cancels.pop(record.id, None)
+            # The consumer stopped listening (a closed generator): the job ends here, recorded as such.
+            if self.storage.renders.get(record.id).status == "running":
+                self.storage.renders.transition(record.id, "cancelled", error="the job's runner stopped")
+
+    def _start(self, spec: JobSpec, cancel: threading.Event) -> Iterator[RenderEvent]:
+        pipe = self.engine.pipeline
+        plan = spec.edit
+        if plan is None:
+            return pipe.generate(spec.scene, spec.settings, cancel=cancel)
+        stored = self._held_latents(plan)
+        if plan.new_shot is not None:
+            return extend(pipe, plan.base_scene, stored, plan.new_shot, spec.settings, cancel)
+        return vary(pipe, plan.base_scene, stored, plan.shot, plan.strength, spec.settings, plan.caption, cancel)
+
+    def _held_takes(self, scene_rows: SceneWithShots, scene_spec: SceneSpec, layout: ShotLayout) -> tuple[int, ...]:
+        """The selected take of every shot, each checked to sit on the frames its shot has now.
 
         Every such render must have the storyboard's current timing and size, or the held
         shots would not be the clips the director sees.
         """
         selected = self.storage.takes.selected_for_scene(scene_rows.scene.id)
-        loaded: dict[int, torch.Tensor] = {}
-        parts = []
+        held = []
         for index, (shot, current_range) in enumerate(zip(scene_rows.shots, layout.latent_ranges)):
             take = selected.get(shot.id)
             if take is None:
                 raise SceneValidationError(f"shots[{index}]", "has no selected take yet; render the scene first")
             render = self.storage.renders.get(take.render_id)
-            if render.id not in loaded and render.latents_path is not None:
-                loaded[render.id] = load_file(str(self.storage.media.path(render.latents_path)))["latents"]
-            if not self._same_frames(render, shot.id, current_range, scene_spec) or render.id not in loaded:
+            rendered = JobSpec.of(render)
+            same_size = (rendered.scene.height, rendered.scene.width) == (scene_spec.height, scene_spec.width)
+            if render.latents_path is None or not same_size or rendered.frames_of(shot.id) != current_range:
                 raise SceneValidationError(
                     f"shots[{index}]",
                     f"its selected take (render {render.id}) was made with other timing, order or size; "
                     "render the scene again before redoing single shots",
                 )
-            start, end = current_range
+            held.append(take.id)
+        return tuple(held)
+
+    def _held_latents(self, plan: EditPlan) -> torch.Tensor:
+        """The base scene's latents, each shot's frames from the render of the take it holds."""
+        layout = ShotLayout(plan.base_scene.num_frames or 0, tuple(plan.base_scene.shot_cut_frames or ()))
+        loaded: dict[int, torch.Tensor] = {}
+        parts = []
+        for take_id, current_range in zip(plan.held_takes, layout.latent_ranges):
+            take = self.storage.takes.get(take_id)
+            render = self.storage.renders.get(take.render_id)
+            if render.id not in loaded:
+                if render.latents_path is None:
+                    raise SceneValidationError("takes", f"render {render.id} kept no latents; render the scene again")
+                loaded[render.id] = load_file(str(self.storage.media.path(render.latents_path)))["latents"]
+            start, end = JobSpec.of(render).frames_of(take.shot_id) or current_range
             parts.append(loaded[render.id][:, :, start:end])
         return torch.cat(parts, dim=2)
-
-    @staticmethod
-    def _same_frames(render: RenderRecord, shot_id: int, current_range: tuple[int, int], scene: SceneSpec) -> bool:
-        """Did `render` put shot `shot_id` on exactly the latent frames it has now, at this size?"""
-        rendered = render.settings.get("scene", {})
-        shot_ids = render.settings.get("shot_ids", [])
-        if shot_id not in shot_ids or (rendered.get("height"), rendered.get("width")) != (scene.height, scene.width):
-            return False
-        old = ShotLayout(rendered["num_frames"], tuple(rendered.get("shot_cut_frames", ())))
-        return old.latent_ranges[shot_ids.index(shot_id)] == current_range
 
     def assemble_scene(self, scene_id: int) -> SceneCut | None:
         """The scene as cut: the selected take of every shot, joined without re-encoding when possible.
@@ -318,118 +381,79 @@ class RenderService:
             write_mp4(out, frames, scene.scene.fps, cut.metadata())
         return cut
 
-    def _job(
-        self,
-        kind: str,
-        scene_rows: SceneWithShots,
-        scene_spec: SceneSpec,
-        layout: ShotLayout,
-        settings: RenderSettings,
-        details: dict[str, Any],
-        start: Callable[[threading.Event], Iterator[RenderEvent]],
-        shot_rows: dict[int, ShotRecord],
-    ) -> Iterator[RenderUpdate]:
-        """One render row from queued to a final status, streaming the engine's events as updates."""
-        record = self.storage.renders.create(
-            scene_rows.scene.id,
-            kind,  # type: ignore[arg-type]
-            {**settings.to_dict(), **details, "prompt": scene_spec.prompt, "scene": scene_spec.to_dict()},
-            settings.seed,
-        )
-        cancel = threading.Event()
-        with self._lock:
-            self._cancels[record.id] = cancel
-        try:
-            record = self.storage.renders.transition(record.id, "running", engine=self.engine.info.to_dict())
-            yield RenderUpdate(
-                record, f"Render {record.id} started: {layout.num_shots} shots, {layout.num_frames} frames"
-            )
-            yield from self._stream(record, scene_rows, scene_spec, settings, start(cancel), shot_rows)
-        except Exception as error:
-            if self.storage.renders.get(record.id).status == "running":
-                self.storage.renders.transition(record.id, "failed", error=f"{type(error).__name__}: {error}")
-            raise
-        finally:
-            with self._lock:
-                self._cancels.pop(record.id, None)
-            # The consumer stopped listening (closed tab, closed generator): the job ends here, recorded as such.
-            if self.storage.renders.get(record.id).status == "running":
-                self.storage.renders.transition(record.id, "cancelled", error="the render's viewer went away")
-
-    def _folder(self, record: RenderRecord, project_id: int) -> str:
-        return f"media/projects/{project_id}/renders/{record.id}"
-
     def _stream(
-        self,
-        record: RenderRecord,
-        scene_rows: SceneWithShots,
-        scene_spec: SceneSpec,
-        settings: RenderSettings,
-        events: Iterator[RenderEvent],
-        shot_rows: dict[int, ShotRecord],
+        self, record: RenderRecord, spec: JobSpec, events: Iterator[RenderEvent], cancel: threading.Event
     ) -> Iterator[RenderUpdate]:
-        """File what the engine produces: a take for each shot in `shot_rows`, then the scene's files."""
+        """File what the engine produces: a take for each shot the job makes, then the scene's files.
+
+        Each step's progress is saved on the row, and the row's cancel request (set by any page
+        or process) stops the engine after the step.
+        """
         media = self.storage.media
-        folder = self._folder(record, scene_rows.scene.project_id)
+        project_id = self.storage.scenes.get(record.scene_id).scene.project_id
+        folder = f"media/projects/{project_id}/renders/{record.id}"
         media.path(folder).mkdir(parents=True, exist_ok=True)
+        made = spec.made_shots
         for event in events:
             if isinstance(event, Progress):
-                record = self.storage.renders.set_progress(record.id, event.step / event.total_steps)
-                yield RenderUpdate(
-                    record, f"Step {event.step}/{event.total_steps} ({event.expert} expert), ETA {event.eta_s:.0f} s"
-                )
+                message = f"Step {event.step}/{event.total_steps} ({event.expert} expert), ETA {event.eta_s:.0f} s"
+                record = self.storage.renders.set_progress(record.id, event.step / event.total_steps, message)
+                if record.cancel_requested:
+                    cancel.set()
+                yield RenderUpdate(record, message)
             elif isinstance(event, Preview):
                 previews = []
                 for index, image in enumerate(event.images):
-                    path = media.path(f"{folder}/previews/shot_{index + 1:02d}.png")
+                    path = media.path(preview_path(folder, index))
                     _write_png(path, np.kron(image, np.ones((PREVIEW_SCALE, PREVIEW_SCALE, 1), np.uint8)))
                     previews.append(path)
                 yield RenderUpdate(record, f"Preview at step {event.step}", previews=tuple(previews))
-            elif isinstance(event, ShotDecoded) and event.shot_index in shot_rows:
+            elif isinstance(event, ShotDecoded) and event.shot_index in made:
                 frames = frames_to_uint8(event.video)
                 video = f"{folder}/shot_{event.shot_index + 1:02d}.mp4"
                 thumbnail = f"{folder}/shot_{event.shot_index + 1:02d}.png"
-                tags = {"comment": json.dumps({"render": record.id, "caption": scene_spec.captions[event.shot_index]})}
-                write_mp4(media.path(video), frames, scene_spec.fps, tags)
+                caption = spec.scene.captions[event.shot_index]
+                tags = {"comment": json.dumps({"render": record.id, "caption": caption})}
+                write_mp4(media.path(video), frames, spec.scene.fps, tags)
                 _write_png(media.path(thumbnail), frames[len(frames) // 2])
-                shot = shot_rows[event.shot_index]
+                shot_id = made[event.shot_index]
                 take = self.storage.takes.add(
-                    shot.id,
-                    record.id,
-                    video_path=video,
-                    thumbnail_path=thumbnail,
-                    caption=scene_spec.captions[event.shot_index],
+                    shot_id, record.id, video_path=video, thumbnail_path=thumbnail, caption=caption
                 )
                 # A shot's first take becomes its selected one; later takes wait for the director's choice.
-                if not any(t.selected for t in self.storage.takes.list_for_shot(shot.id)):
+                if not any(t.selected for t in self.storage.takes.list_for_shot(shot_id)):
                     self.storage.takes.select(take.id)
-                yield RenderUpdate(
-                    record,
-                    f"Shot {event.shot_index + 1}/{len(scene_spec.shots)} decoded",
-                    clip=media.path(video),
-                    clip_shot=event.shot_index,
-                )
+                message = f"Shot {event.shot_index + 1}/{len(spec.scene.shots)} decoded"
+                record = self.storage.renders.set_progress(record.id, record.progress, message)
+                yield RenderUpdate(record, message, clip=media.path(video), clip_shot=event.shot_index)
             elif isinstance(event, SceneFinished):
                 scene_video = f"{folder}/scene.mp4"
                 latents = f"{folder}/latents.safetensors"
                 write_mp4(
                     media.path(scene_video),
                     frames_to_uint8(event.video),
-                    scene_spec.fps,
-                    {"comment": scene_spec.prompt},
+                    spec.scene.fps,
+                    {"comment": spec.scene.prompt},
                 )
                 save_file({"latents": event.latents.contiguous()}, str(media.path(latents)))
-                manifest = build_manifest(scene_spec, settings, self.engine.info, event)
+                manifest = build_manifest(spec.scene, spec.settings, self.engine.info, event)
                 media.write_bytes(
                     f"{folder}/manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode()
                 )
+                done = done_message(event)
                 record = self.storage.renders.transition(
-                    record.id, "done", timings=event.timings, latents_path=latents, scene_path=scene_video
+                    record.id, "done", timings=event.timings, latents_path=latents, scene_path=scene_video, message=done
                 )
-                yield RenderUpdate(record, done_message(event), scene_video=media.path(scene_video))
+                yield RenderUpdate(record, done, scene_video=media.path(scene_video))
             elif isinstance(event, Cancelled):
-                record = self.storage.renders.transition(record.id, "cancelled")
-                yield RenderUpdate(record, f"Cancelled after step {event.step}; shots already decoded are kept")
+                message = f"Cancelled after step {event.step}; shots already decoded are kept"
+                record = self.storage.renders.transition(record.id, "cancelled", message=message)
+                yield RenderUpdate(record, message)
+
+
+def preview_path(folder: str, shot_index: int) -> str:
+    """Where a job's latest x0 preview of a shot is (overwritten each step): any viewer can read it."""
+    return f"{folder}/previews/shot_{shot_index + 1:02d}.png"
 
 
 @dataclass(frozen=True)
@@ -456,10 +480,8 @@ class SceneCut:
 
 
 def _write_png(path: Path, frame: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.png")
-    Image.fromarray(frame).save(temporary, format="PNG")
-    temporary.replace(path)
+    with atomic_path(path, suffix=".png") as temporary:
+        Image.fromarray(frame).save(temporary, format="PNG")
 
 
 def describe_compiled(compiled: CompiledScene, fps: float) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from storage import Storage, StorageValidationError, build_storage
 
 from .engine import EngineService
 from .renders import RenderService, storyboard_check
+from .worker import RenderWorker
 
 DATA_DIR_ENV = "HOLOCINE_DATA"
 DEFAULT_DATA_DIR = Path.home() / ".holocine-studio"
@@ -74,8 +75,10 @@ class Services:
     engine: EngineService
     renders: RenderService
     recovered: int  # renders a crashed process left running, now marked interrupted
+    worker: RenderWorker  # runs queued jobs once started (app.py starts it; scripts may run jobs themselves)
 
     def close(self) -> None:
+        self.worker.stop()
         self.storage.close()
 
 
@@ -93,4 +96,5 @@ def build_services(settings: StudioSettings) -> Services:
         compile_blocks=settings.compile_blocks,
         loras=settings.loras,
     )
-    return Services(settings, storage, engine, RenderService(storage, engine), recovered)
+    renders = RenderService(storage, engine)
+    return Services(settings, storage, engine, renders, recovered, RenderWorker(renders))

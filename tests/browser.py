@@ -34,7 +34,8 @@ def free_port() -> int:
 
 @contextmanager
 def launched(services: Services) -> Iterator[str]:
-    """The studio's app served on a free loopback port; its URL."""
+    """The studio's app served on a free loopback port, its render worker running; its URL."""
+    services.worker.start()
     demo = build_app(services)
     demo.queue()
     _, url, _ = demo.launch(
@@ -48,6 +49,7 @@ def launched(services: Services) -> Iterator[str]:
         yield url
     finally:
         demo.close()
+        services.worker.stop()
 
 
 @contextmanager

@@ -68,13 +68,19 @@ def test_revisions_one_by_one_up_and_down(db):
     with db.engine.begin() as connection:
         config = alembic_config(connection)
         revisions = [r.revision for r in ScriptDirectory.from_config(config).walk_revisions()][::-1]
-        assert revisions == ["0001_storyboard", "0002_renders"]
+        assert revisions == ["0001_storyboard", "0002_renders", "0003_render_jobs"]
         command.upgrade(config, "0001_storyboard")
     assert tables(db) == STORYBOARD_TABLES | {"alembic_version"}
     assert head_revision(db) == "0001_storyboard"
 
     db.migrate()  # from a partly migrated database to head
     assert tables(db) == STORYBOARD_TABLES | RENDER_TABLES | {"alembic_version"}
+    job_columns = {"message", "cancel_requested", "dismissed"}
+    assert job_columns <= {c["name"] for c in inspect(db.engine).get_columns("renders")}
+    with db.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0002_renders")
+    assert not job_columns & {c["name"] for c in inspect(db.engine).get_columns("renders")}
+    db.migrate()
 
     with db.engine.begin() as connection:
         command.downgrade(alembic_config(connection), "0001_storyboard")

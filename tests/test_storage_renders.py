@@ -93,6 +93,9 @@ def test_create_queued_exact_record(store, scene):
         engine=None,
         latents_path=None,
         scene_path=None,
+        message=None,
+        cancel_requested=False,
+        dismissed=False,
     )
     assert store.renders.get(render.id) == render
 
@@ -207,17 +210,17 @@ def test_status_guard_in_the_update_itself(store, scene):
 # --- crash recovery ---------------------------------------------------------------------
 
 
-def test_recovery_interrupts_queued_and_running_only(store, scene):
+def test_recovery_interrupts_running_jobs_only(store, scene):
+    """A job a killed process was running is interrupted; a queued one never started and waits for the worker."""
     renders = {status: render_in(store, scene["id"], status) for status in STATUSES}
     before = {status: store.renders.get(render_id) for status, render_id in renders.items()}
 
-    assert store.recover() == 2
+    assert store.recover() == 1
 
-    for status in ("queued", "running"):
-        recovered = store.renders.get(renders[status])
-        assert (recovered.status, recovered.error) == ("interrupted", INTERRUPTED_MESSAGE)
-        assert recovered.finished_at is not None and recovered.started_at == before[status].started_at
-    for status in ("done", "failed", "cancelled", "interrupted"):
+    recovered = store.renders.get(renders["running"])
+    assert (recovered.status, recovered.error) == ("interrupted", INTERRUPTED_MESSAGE)
+    assert recovered.finished_at is not None and recovered.started_at == before["running"].started_at
+    for status in ("queued", "done", "failed", "cancelled", "interrupted"):
         assert store.renders.get(renders[status]) == before[status]
     assert store.recover() == 0
 

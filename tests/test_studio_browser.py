@@ -241,15 +241,17 @@ def test_render_from_the_header_shows_live_previews_then_the_takes(services, url
     open_scene(page, url, project.name)
     page.get_by_role("tab", name="Render").click()
     steps = page.get_by_label("Steps").first
-    steps.fill("6")
+    steps.fill("30")
     steps.press("Enter")
     page.locator("#render").click()
     preview = page.locator("#board .card.rendering .picture img[src*='previews']")
     expect(preview.first).to_be_visible(timeout=60_000)  # the x0 estimate replaces the picture while it denoises
     expect(page.locator("#board .card .badge", has_text="rendered")).to_have_count(3, timeout=120_000)
-    expect(page.locator("#progress")).to_contain_text("done")
     render = services.storage.renders.list_for_scene(scene.scene.id)[0]
-    assert render.status == "done" and render.settings["steps"] == 6
+    expect(page.get_by_text(f"Render {render.id} done").first).to_be_visible(timeout=10_000)  # the toast
+    page.get_by_role("tab", name="Jobs").click()
+    expect(page.locator(f'#jobs .job.done[data-render-id="{render.id}"]')).to_have_count(1)
+    assert render.status == "done" and render.settings["steps"] == 30
     for shot in scene.shots:
         assert len(services.storage.takes.list_for_shot(shot.id)) == 1
 

@@ -7,17 +7,18 @@ Each returns plain data (ids, versions, view records as dicts) a client can read
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from storage import Storage
+from storage import RenderRecord, Storage
 
 from ..bundle import export_bundle, import_bundle
 from ..examples import create_example_projects
 from ..exports.errors import ExportError
-from ..renders import EditRequest, RenderRequest, RenderUpdate, describe_compiled
+from ..renders import EditRequest, RenderRequest, describe_compiled
 from ..scene_export import EXPORT_FILES, export_scene
 from ..services import Services
 from . import views
@@ -115,15 +116,15 @@ class StudioAPI:
         cut = self.services.renders.assemble_scene(scene_id)
         return None if cut is None else str(cut.path)
 
-    # -- renders ------------------------------------------------------------------------------
+    # -- render jobs --------------------------------------------------------------------------
 
-    def render(self, request: RenderRequest) -> Iterator[RenderUpdate]:
-        return self.services.renders.run(request)
+    def enqueue(self, request: RenderRequest | EditRequest, takes: int = 1) -> list[int]:
+        """Queue `takes` jobs (seeds seed, seed+1, ...) for the worker; their ids. Nothing runs here."""
+        ids = [record.id for record in self.services.renders.enqueue(request, takes)]
+        self.services.worker.wake()
+        return ids
 
-    def edit(self, request: EditRequest) -> Iterator[RenderUpdate]:
-        return self.services.renders.edit(request)
-
-    def render_stream(
+    def render(
         self,
         scene_id: int,
         steps: int = 50,
@@ -133,17 +134,19 @@ class StudioAPI:
         height: int | None = None,
         width: int | None = None,
         loras: list[list[Any]] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Render the whole scene; streams {render_id, status, progress, message}.
+        takes: int = 1,
+    ) -> list[int]:
+        """Queue renders of the whole scene (`takes` of them, consecutive seeds); the job ids.
 
         `guidance_scale` defaults to the model card's CFG, `loras` is [[name, strength], ...].
+        Follow a job with `/follow`.
         """
         request = RenderRequest(
             scene_id, steps, seed, self._cfg(guidance_scale), attention, height, width, _lora_pairs(loras)
         )
-        yield from _progress(self.render(request))
+        return self.enqueue(request, takes)
 
-    def edit_stream(
+    def edit(
         self,
         scene_id: int,
         kind: str,
@@ -155,19 +158,51 @@ class StudioAPI:
         seed: int | None = None,
         guidance_scale: float | None = None,
         loras: list[list[Any]] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Regenerate or vary one shot, or extend the scene (`kind`), every other shot held as cut."""
+        takes: int = 1,
+    ) -> list[int]:
+        """Queue a redo (`kind`: regenerate or vary shot `shot_id`, or extend the scene), the rest held as cut."""
         request = EditRequest(
             scene_id, kind, shot_id, caption, strength, duration_s, steps, seed,  # type: ignore[arg-type]
             self._cfg(guidance_scale), loras=_lora_pairs(loras),
         )  # fmt: skip
-        yield from _progress(self.edit(request))
+        return self.enqueue(request, takes)
+
+    def job(self, render_id: int) -> dict[str, Any]:
+        """One job as it stands: {render_id, status, progress, message, error}."""
+        return _job_state(self.storage.renders.get(render_id))
+
+    def follow(self, render_id: int, poll_s: float = 0.1) -> Iterator[dict[str, Any]]:
+        """A job's state each time it changes, until it ends: any number of clients may follow one job."""
+        last = None
+        while True:
+            state = self.job(render_id)
+            if state != last:
+                yield state
+                last = state
+            if state["status"] not in ("queued", "running"):
+                return
+            time.sleep(poll_s)
+
+    def jobs(self) -> dict[str, Any]:
+        """The Jobs panel: queued jobs in order with ETAs, the running one, finished ones."""
+        return views.jobs_view(self.storage).as_value()
+
+    def cancel(self, render_id: int) -> bool:
+        """Cancel a queued job before it starts, or a running one after its current step."""
+        return self.services.renders.cancel(render_id)
+
+    def retry(self, render_id: int) -> int:
+        """Queue a failed, cancelled or interrupted job again with the same settings and seed; the new id."""
+        record = self.services.renders.retry(render_id)
+        self.services.worker.wake()
+        return record.id
+
+    def dismiss(self, render_id: int) -> None:
+        """Take a finished job off the Jobs panel (its takes stay)."""
+        self.storage.renders.dismiss(render_id)
 
     def _cfg(self, guidance_scale: float | None) -> float:
         return self.services.engine.pipeline.defaults.guidance_scale if guidance_scale is None else guidance_scale
-
-    def cancel(self, render_id: int) -> bool:
-        return self.services.renders.cancel(render_id)
 
     # -- export and import --------------------------------------------------------------------
 
@@ -194,12 +229,11 @@ def _lora_pairs(loras: list[list[Any]] | None) -> tuple[tuple[str, float], ...]:
     return tuple((str(name), float(strength)) for name, strength in loras or ())
 
 
-def _progress(updates: Iterator[RenderUpdate]) -> Iterator[dict[str, Any]]:
-    """A job's updates as plain data for a script."""
-    for update in updates:
-        yield {
-            "render_id": update.render.id,
-            "status": update.render.status,
-            "progress": update.render.progress,
-            "message": update.message,
-        }
+def _job_state(render: RenderRecord) -> dict[str, Any]:
+    return {
+        "render_id": render.id,
+        "status": render.status,
+        "progress": render.progress,
+        "message": render.message,
+        "error": render.error,
+    }

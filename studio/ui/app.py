@@ -11,26 +11,20 @@ One render at a time runs on the model: renders share the `model` concurrency id
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from engine.lora import DRAFT_GUIDANCE, DRAFT_STEPS
 
-from ..renders import EditRequest, RenderRequest, RenderUpdate
+from ..renders import EditRequest, RenderRequest
 from ..services import Services
-from . import layout, views
+from . import components, layout, views
 from .api import StudioAPI
 from .errors import required_id, shown_as_text, user_errors, user_message
 
-PAGE_CSS = """
-#header { align-items: end; }
-#header .title h2 { margin: 0; white-space: nowrap; }
-#side { position: sticky; top: 8px; align-self: flex-start; }
-"""
+TICK_S = 1.0  # how often a page reads the jobs' rows: progress, previews, finished jobs
 
 
 @dataclass
@@ -53,7 +47,8 @@ class Panels:
     project_version: gr.State
     shot: gr.State
     character: gr.State
-    render_id: gr.State
+    jobs: gr.HTML
+    seen: gr.State  # what the last tick showed: finished job ids and the scene's live progress
     progress: gr.Markdown
 
 
@@ -100,14 +95,14 @@ class StudioUI:
         shot_id: Any,
         *parts: str,
         character_id: Any = None,
-        rendering: dict[int, Path] | None = None,
     ) -> dict[Any, Any]:
         """The named panels as they are now in storage: the one place views are built for the page."""
         p, out = self.p, {}
         tokenizer = self.services.engine.pipeline.tokenizer
         for part in parts:
             if part == "board":
-                out[p.board] = views.board_view(self.storage, tokenizer, scene_id, shot_id, rendering).as_value()
+                live = views.live_previews(self.storage, scene_id)
+                out[p.board] = views.board_view(self.storage, tokenizer, scene_id, shot_id, live).as_value()
             elif part == "compiled":
                 out[p.compiled] = self._compiled(scene_id)
             elif part == "filmstrip":
@@ -120,6 +115,8 @@ class StudioUI:
                 out[p.scene_editor] = views.scene_form(self.storage, scene_id).as_value()
             elif part == "cast":
                 out[p.cast] = views.cast_view(self.storage, self._project_of(scene_id), character_id).as_value()
+            elif part == "jobs":
+                out[p.jobs] = views.jobs_view(self.storage).as_value()
             elif part == "character":
                 project_id = self._project_of(scene_id)
                 out[p.character_editor] = views.character_form(self.storage, project_id, character_id).as_value()
@@ -260,30 +257,15 @@ class StudioUI:
     def character_edited(self, scene_id: Any, shot_id: Any, character_id: Any) -> dict[Any, Any]:
         return self.panels(scene_id, shot_id, "board", "compiled", "cast", character_id=character_id)
 
-    # -- renders -------------------------------------------------------------------------------
+    # -- render jobs ---------------------------------------------------------------------------
 
-    def _stream(
-        self, scene_id: int, shot_id: Any, updates: Iterator[RenderUpdate], redone: list[int] | None
-    ) -> Iterator[dict[Any, Any]]:
-        """A job's updates as the board (live previews on the cards being made), progress, then the results."""
-        shots = [s.id for s in self.storage.scenes.get(scene_id).shots]
-        rendering = dict.fromkeys(redone if redone is not None else shots, Path("/nonexistent"))
-        for update in updates:
-            if update.previews:
-                rendering = {
-                    i: update.previews[shots.index(i)] for i in rendering if shots.index(i) < len(update.previews)
-                }
-            status = f"**Render {update.render.id}** · {update.render.status} · {update.render.progress:.0%} · {update.message}"
-            out: dict[Any, Any] = {self.p.render_id: update.render.id, self.p.progress: html.escape(status)}
-            if update.previews or update.clip is not None:
-                out.update(self.panels(scene_id, shot_id, "board", rendering=rendering))
-            yield out
-        yield self.panels(scene_id, shot_id, "board", "filmstrip", "cut")
+    def _queued(self, scene_id: Any, shot_id: Any, ids: list[int]) -> dict[Any, Any]:
+        what = f"render {ids[0]}" if len(ids) == 1 else f"renders {ids[0]}-{ids[-1]}"
+        out = self.panels(scene_id, shot_id, "board", "jobs")
+        return {**out, self.p.status: f"Queued {what}: the Jobs panel follows it; closing this page changes nothing"}
 
     @user_errors
-    def render(
-        self, scene_id, shot_id, steps, seed, cfg, height, width, attention, loras, lora_strength
-    ) -> Iterator[dict[Any, Any]]:
+    def render(self, scene_id, shot_id, steps, seed, cfg, height, width, attention, loras, lora_strength, takes):
         request = RenderRequest(
             scene_id=required_id(scene_id, "scene"),
             steps=int(steps),
@@ -294,12 +276,14 @@ class StudioUI:
             width=int(width) if width else None,
             loras=_loras(loras, lora_strength),
         )
-        yield from self._stream(request.scene_id, shot_id, self.api.render(request), None)
+        return self._queued(scene_id, shot_id, self.api.enqueue(request, int(takes)))
 
-    def _edit(self, kind: str, scene_id, shot_id, caption, strength, duration, seed, steps, cfg, loras, lora_strength):
+    def _edit(
+        self, kind, scene_id, shot_id, caption, strength, duration, seed, steps, cfg, loras, lora_strength, takes
+    ):
         request = EditRequest(
             scene_id=required_id(scene_id, "scene"),
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             shot_id=None if kind == "extend" else required_id(shot_id, "shot (click a card)"),
             caption=caption or None,
             strength=float(strength),
@@ -309,33 +293,85 @@ class StudioUI:
             guidance_scale=float(cfg),
             loras=_loras(loras, lora_strength),
         )
-        updates = self.api.edit(request)
-        redone = None if request.shot_id is None else [request.shot_id]
-        yield from self._stream(request.scene_id, shot_id, updates, redone or [])
+        out = self._queued(scene_id, shot_id, self.api.enqueue(request, 1 if kind == "extend" else int(takes)))
+        return {**out, **self.panels(scene_id, shot_id, "board", "compiled")}
 
     @user_errors
-    def regenerate(self, scene_id, shot_id, caption, seed, steps, cfg, loras, lora_strength):
-        yield from self._edit(
-            "regenerate", scene_id, shot_id, caption, 1.0, None, seed, steps, cfg, loras, lora_strength
+    def regenerate(self, scene_id, shot_id, caption, seed, steps, cfg, loras, lora_strength, takes):
+        return self._edit(
+            "regenerate", scene_id, shot_id, caption, 1.0, None, seed, steps, cfg, loras, lora_strength, takes
         )
 
     @user_errors
-    def vary(self, scene_id, shot_id, caption, strength, seed, steps, cfg, loras, lora_strength):
-        yield from self._edit(
-            "vary", scene_id, shot_id, caption, strength, None, seed, steps, cfg, loras, lora_strength
+    def vary(self, scene_id, shot_id, caption, strength, seed, steps, cfg, loras, lora_strength, takes):
+        return self._edit(
+            "vary", scene_id, shot_id, caption, strength, None, seed, steps, cfg, loras, lora_strength, takes
         )
 
     @user_errors
-    def extend(self, scene_id, shot_id, caption, duration, seed, steps, cfg, loras, lora_strength):
-        yield from self._edit("extend", scene_id, None, caption, 1.0, duration, seed, steps, cfg, loras, lora_strength)
-        yield {**self.panels(scene_id, shot_id, "board", "compiled", "filmstrip", "cut")}
+    def extend(self, scene_id, shot_id, caption, duration, seed, steps, cfg, loras, lora_strength, takes):
+        return self._edit(
+            "extend", scene_id, None, caption, 1.0, duration, seed, steps, cfg, loras, lora_strength, takes
+        )
 
     @user_errors
-    def cancel(self, render_id: Any) -> str:
-        if not render_id:
-            return "Nothing is rendering"
-        stopping = self.api.cancel(int(render_id))
-        return "Cancelling after the current step…" if stopping else f"Render {int(render_id)} is not running"
+    def cancel_current(self, scene_id: Any) -> dict[Any, Any]:
+        """The header's Cancel: the scene's running job, else its next queued one."""
+        jobs = [r for r in self.storage.renders.list_for_scene(required_id(scene_id, "scene"))]
+        live = [r for r in jobs if r.status == "running"] or sorted(
+            (r for r in jobs if r.status == "queued"), key=lambda r: r.id
+        )
+        if not live:
+            return {self.p.status: "Nothing of this scene is queued or rendering"}
+        self.api.cancel(live[0].id)
+        return {**self.panels(scene_id, None, "jobs"), self.p.status: f"Cancelling render {live[0].id}…"}
+
+    def _after_job_action(self, scene_id: Any, shot_id: Any, message: str) -> dict[Any, Any]:
+        return {**self.panels(scene_id, shot_id, "jobs", "board"), self.p.status: message}
+
+    @user_errors
+    def cancel_job(self, scene_id: Any, shot_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        render_id = int(event.render_id)
+        message = "Cancelling…" if self.api.cancel(render_id) else f"Render {render_id} already ended"
+        return self._after_job_action(scene_id, shot_id, message)
+
+    @user_errors
+    def retry_job(self, scene_id: Any, shot_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        render_id = int(event.render_id)
+        message = f"Queued render {self.api.retry(render_id)}, a retry of render {render_id} (same settings and seed)"
+        return self._after_job_action(scene_id, shot_id, message)
+
+    @user_errors
+    def remove_job(self, scene_id: Any, shot_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        self.api.dismiss(int(event.render_id))
+        return self._after_job_action(
+            scene_id, shot_id, f"Removed render {event.render_id} from the list (its takes stay)"
+        )
+
+    def tick(self, scene_id: Any, shot_id: Any, seen: dict[str, Any] | None) -> dict[Any, Any]:
+        """Every second: the Jobs panel and progress line; the board while the scene renders, and
+        the takes and cut when one of its jobs has just finished (a toast says so, on any panel)."""
+        jobs = self.storage.renders.jobs()
+        finished = {r.id: r.status for r in jobs if r.status not in ("queued", "running")}
+        live = [r for r in jobs if r.status == "running" and scene_id and r.scene_id == int(scene_id)]
+        digest = [(r.id, r.progress, r.message) for r in live]
+        out: dict[Any, Any] = {
+            self.p.jobs: views.jobs_view(self.storage, jobs).as_value(),
+            self.p.progress: _progress_line(jobs),
+        }
+        previous = seen or {}
+        new = [i for i in finished if previous and str(i) not in previous.get("finished", {})]
+        for render_id in new:
+            status = finished[render_id]
+            message = f"Render {render_id} {status}"
+            (gr.Info if status == "done" else gr.Warning)(message)
+        ours = [i for i in new if scene_id and self.storage.renders.get(i).scene_id == int(scene_id)]
+        if digest != previous.get("digest") or ours:
+            out.update(self.panels(scene_id, shot_id, "board"))
+        if ours:
+            out.update(self.panels(scene_id, shot_id, "filmstrip", "cut"))
+        out[self.p.seen] = {"finished": {str(i): s for i, s in finished.items()}, "digest": digest}
+        return out
 
     # -- export and import ---------------------------------------------------------------------
 
@@ -367,6 +403,8 @@ class StudioUI:
                         shot_panel = layout.shot_panel(views.shot_form(storage, None, None), api.save_shot)
                     with gr.Tab("Render"):
                         render = layout.render_panel(engine.pipeline.defaults.guidance_scale, engine.lora_names)
+                    with gr.Tab("Jobs"):
+                        jobs = components.jobs(views.jobs_view(storage).as_value())
                     with gr.Tab("Scene & cast"):
                         scene_panel = layout.scene_panel(
                             views.scene_form(storage, None),
@@ -378,11 +416,11 @@ class StudioUI:
                         project_panel = layout.project_panel()
                     with gr.Tab("Engine"):
                         gr.Markdown(layout.as_markdown_text(engine.markdown()))
-            shot, character, render_id = gr.State(None), gr.State(None), gr.State(None)
+            shot, character, seen = gr.State(None), gr.State(None), gr.State(None)
             self.p = Panels(
                 top.project, top.scene, top.status, area.board, area.prompt_box, area.compiled, area.filmstrip,
                 area.cut, shot_panel.editor, scene_panel.editor, scene_panel.cast, scene_panel.character_editor,
-                project_panel.name, project_panel.version, shot, character, render_id, top.progress,
+                project_panel.name, project_panel.version, shot, character, jobs, seen, top.progress,
             )  # fmt: skip
             self._publish_api()  # first: the published operations keep their own names, page events get suffixes
             self._wire(demo, top, area, shot_panel, render, scene_panel, project_panel)
@@ -426,16 +464,19 @@ class StudioUI:
         p.cast.delete_character(self.delete_character, [p.scene, p.shot], everything, **each)
         p.character_editor.saved(self.character_edited, [p.scene, p.shot, p.character], everything, **each)
 
-        model = {"concurrency_limit": 1, "concurrency_id": "model", **private}
-        top.render.click(self.render, [p.scene, p.shot, *render.settings()], everything, **model)
-        top.cancel.click(self.cancel, [p.render_id], [p.progress], queue=False, api_visibility="private")
+        top.render.click(self.render, [p.scene, p.shot, *render.settings()], everything, **each)
+        top.cancel.click(self.cancel_current, [p.scene], everything, **each)
         render.draft.click(lambda: (DRAFT_STEPS, DRAFT_GUIDANCE), None, [render.steps, render.cfg], **private)
-        redo = [render.steps, render.cfg, render.loras, render.lora_strength]
+        redo = [render.steps, render.cfg, render.loras, render.lora_strength, render.takes]
         s = shot_panel
-        s.regenerate.click(self.regenerate, [p.scene, p.shot, s.caption, s.seed, *redo], everything, **model)
-        s.vary.click(self.vary, [p.scene, p.shot, s.caption, s.strength, s.seed, *redo], everything, **model)
+        s.regenerate.click(self.regenerate, [p.scene, p.shot, s.caption, s.seed, *redo], everything, **each)
+        s.vary.click(self.vary, [p.scene, p.shot, s.caption, s.strength, s.seed, *redo], everything, **each)
         extend_inputs = [p.scene, p.shot, s.extend_caption, s.extend_duration, s.seed, *redo]
-        s.extend.click(self.extend, extend_inputs, everything, **model)
+        s.extend.click(self.extend, extend_inputs, everything, **each)
+        p.jobs.cancel_job(self.cancel_job, [p.scene, p.shot], everything, **each)
+        p.jobs.retry_job(self.retry_job, [p.scene, p.shot], everything, **each)
+        p.jobs.remove_job(self.remove_job, [p.scene, p.shot], everything, **each)
+        gr.Timer(TICK_S).tick(self.tick, [p.scene, p.shot, p.seen], everything, **private)
 
     def _publish_api(self) -> None:
         """Every operation as a named endpoint (`/create_project`, `/save_shot`, ...) for gradio_client."""
@@ -444,12 +485,20 @@ class StudioUI:
             api.create_project, api.add_examples, api.rename_project, api.duplicate_project, api.delete_project,
             api.save_scene, api.add_character, api.save_character, api.delete_character, api.add_shot,
             api.save_shot, api.duplicate_shot, api.delete_shot, api.reorder_shots, api.compiled, api.board,
-            api.takes, api.select_take, api.scene_as_cut, api.cancel, api.import_project, api.export,
+            api.takes, api.select_take, api.scene_as_cut, api.render, api.edit, api.job, api.follow, api.jobs,
+            api.cancel, api.retry, api.dismiss, api.import_project, api.export,
         ):  # fmt: skip
             gr.api(user_errors(operation), api_name=operation.__name__)
-        for streaming in (api.render_stream, api.edit_stream):
-            name = streaming.__name__.removesuffix("_stream")
-            gr.api(user_errors(streaming), api_name=name, concurrency_limit=1, concurrency_id="model")
+
+
+def _progress_line(jobs: list) -> str:
+    """The header's one line about the queue: what renders now, how far, what waits."""
+    running = [r for r in jobs if r.status == "running"]
+    queued = sum(r.status == "queued" for r in jobs)
+    parts = [f"Render {r.id}: {r.progress:.0%} · {r.message or 'starting'}" for r in running]
+    if queued:
+        parts.append(f"{queued} queued")
+    return html.escape(" · ".join(parts))
 
 
 def _seed(value: Any) -> int | None:

@@ -51,6 +51,11 @@ def cut_player(value: dict[str, Any]) -> gr.HTML:
     return _html("cut", value, "cut-player")
 
 
+def jobs(value: dict[str, Any]) -> gr.HTML:
+    """Every job, queued, running and finished. Events: cancel_job, retry_job, remove_job {render_id}."""
+    return _html("jobs", value, "jobs")
+
+
 def cast(value: dict[str, Any]) -> gr.HTML:
     """Character cards. Events: select_character {character_id}, add_character, delete_character {character_id}."""
     return _html("cast", value, "cast")

@@ -120,6 +120,7 @@ class RenderPanel:
     loras: gr.CheckboxGroup
     lora_strength: gr.Slider
     draft: gr.Button
+    takes: gr.Slider
 
     def settings(self) -> list[Any]:
         """The controls a render reads, in `StudioUI.render`'s argument order."""
@@ -132,6 +133,7 @@ class RenderPanel:
             self.attention,
             self.loras,
             self.lora_strength,
+            self.takes,
         ]
 
 
@@ -150,7 +152,11 @@ def render_panel(guidance_scale: float, lora_names: list[str]) -> RenderPanel:
     )
     lora_strength = gr.Slider(0, 2, value=1.0, step=0.05, label="LoRA strength")
     draft = gr.Button(f"Draft settings: {DRAFT_STEPS} steps, CFG {DRAFT_GUIDANCE:g} (with a step-distillation LoRA)")
-    return RenderPanel(steps, seed, cfg, height, width, attention, loras, lora_strength, draft)
+    takes = gr.Slider(
+        1, 8, value=1, step=1, label="Takes per request (seeds seed, seed+1, ...: Render, Regenerate, Vary)",
+        elem_id="takes",
+    )  # fmt: skip
+    return RenderPanel(steps, seed, cfg, height, width, attention, loras, lora_strength, draft, takes)
 
 
 @dataclass(frozen=True)

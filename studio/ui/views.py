@@ -16,10 +16,11 @@ from typing import Any
 
 from engine import HoloCineError
 from engine.text import MAX_TEXT_TOKENS, count_tokens
-from storage import CharacterRecord, SceneWithShots, Storage, TakeRecord
+from storage import CharacterRecord, RenderRecord, SceneWithShots, Storage, TakeRecord
 
 from ..compiler import scene_frames, scene_prompt, shot_caption
-from ..renders import SceneCut, brief_of
+from ..jobs import JobSpec
+from ..renders import SceneCut, brief_of, preview_path
 
 _TEMPLATE_ESCAPES = str.maketrans({"$": "&#36;", "\\": "&#92;", "`": "&#96;", "{": "&#123;", "}": "&#125;"})
 FILE_ROUTE = "/gradio_api/file="  # Gradio serves files under the app's allowed paths here
@@ -471,3 +472,102 @@ def scene_form(storage: Storage, scene_id: int | None) -> FormView:
             ),
         ),
     )
+
+
+# -- render jobs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobCard:
+    id: int
+    title: str  # "Render 12 · Harbour / Scene 1 · vary shot 2"
+    status: str
+    progress: int  # percent
+    line: str  # what the job is doing, or why it stopped, in words
+    eta: str  # "about 40 s" / "" when unknown or finished
+    can_cancel: bool
+    can_retry: bool
+    can_remove: bool
+
+
+@dataclass(frozen=True)
+class JobsView:
+    jobs: tuple[JobCard, ...]
+    summary: str  # "1 running · 2 queued"
+    finished: tuple[int, ...]  # ids of finished jobs, so the page can tell which just finished
+
+    def as_value(self) -> dict[str, Any]:
+        return template_safe(asdict(self))
+
+
+def step_seconds(renders: list[RenderRecord]) -> float | None:
+    """The model's measured cost of one step (whole job time over its steps), from the latest finished job."""
+    for render in renders:
+        if render.status == "done" and render.timings and render.timings.get("total_s"):
+            return float(render.timings["total_s"]) / max(int(render.settings.get("steps", 1)), 1)
+    return None
+
+
+def jobs_view(storage: Storage, renders: list[RenderRecord] | None = None) -> JobsView:
+    """The Jobs panel: queued jobs with their position and ETA, the running one, the finished ones."""
+    renders = storage.renders.jobs() if renders is None else renders
+    per_step = step_seconds(sorted(renders, key=lambda r: -r.id))
+    ahead_s = 0.0
+    position = 0
+    cards = []
+    titles: dict[int, str] = {}
+    for render in renders:
+        if render.scene_id not in titles:
+            scene = storage.scenes.get(render.scene_id).scene
+            titles[render.scene_id] = f"{storage.projects.get(scene.project_id).name} / {scene.title}"
+        steps = int(render.settings.get("steps", 1))
+        eta = ""
+        if render.status == "running":
+            remaining = (1 - render.progress) * steps * per_step if per_step else None
+            ahead_s += remaining or 0.0
+            eta = f"about {remaining:.0f} s left" if remaining is not None else ""
+            line = render.message or "starting"
+        elif render.status == "queued":
+            position += 1
+            ahead_s += steps * per_step if per_step else 0.0
+            eta = f"done in about {ahead_s:.0f} s" if per_step else ""
+            line = f"queued, position {position}"
+        else:
+            line = render.error if render.status != "done" and render.error else (render.message or render.status)
+        kind = "" if render.kind == "render" else f" · {render.kind}"
+        cards.append(
+            JobCard(
+                id=render.id,
+                title=f"Render {render.id} · {titles[render.scene_id]}{kind} · seed {render.seed}",
+                status=render.status,
+                progress=round(100 * render.progress),
+                line=line,
+                eta=eta,
+                can_cancel=render.status in ("queued", "running") and not render.cancel_requested,
+                can_retry=render.status in ("failed", "cancelled", "interrupted"),
+                can_remove=render.status in ("done", "failed", "cancelled", "interrupted"),
+            )
+        )
+    running = sum(r.status == "running" for r in renders)
+    summary = f"{running} running · {position} queued" if running or position else "no jobs waiting"
+    finished = tuple(r.id for r in renders if r.status not in ("queued", "running"))
+    return JobsView(tuple(cards), summary, finished)
+
+
+def live_previews(storage: Storage, scene_id: int | None) -> dict[int, Path]:
+    """Shot id -> the latest x0 preview of each shot a running job of the scene is making.
+
+    Read from the job's row and folder, not from the process that runs it, so any page opened
+    or reloaded mid-render shows the same previews.
+    """
+    if not scene_id:
+        return {}
+    live: dict[int, Path] = {}
+    for render in storage.renders.list_for_scene(int(scene_id)):
+        if render.status != "running":
+            continue
+        project_id = storage.scenes.get(render.scene_id).scene.project_id
+        folder = f"media/projects/{project_id}/renders/{render.id}"
+        for index, shot_id in JobSpec.of(render).made_shots.items():
+            live[shot_id] = storage.media.path(preview_path(folder, index))
+    return live
