@@ -1,7 +1,8 @@
-"""`python -m studio export PROJECT --format F --out PATH` and `python -m studio import BUNDLE`.
+"""`python -m studio export PROJECT ...`, `import BUNDLE` and `render PROJECT ...`.
 
-Works on the studio's data directory without loading the model, so exports run on any
-machine that holds the project. Input a user can fix exits with status 2 and one line on
+Export and import work on the studio's data directory without loading the model, so they run
+on any machine that holds the project. `render` queues a job for the studio's worker (and
+loads the model to check it first, as the page does); with --wait it renders it itself. Input a user can fix exits with status 2 and one line on
 stderr naming what is wrong; so does an OSError (disk full, permissions), which is the
 machine's state, not a bug. Programming errors still raise with their traceback.
 """
@@ -11,16 +12,26 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from engine import HoloCineError
-from storage import DatabaseError, Storage, StorageError, StorageValidationError, build_storage
+from storage import (
+    DatabaseError,
+    InvalidTransitionError,
+    RenderRecord,
+    Storage,
+    StorageError,
+    StorageValidationError,
+    build_storage,
+)
 from storage.database import check_database_url
 
 from .bundle import export_bundle, import_bundle
 from .exports.errors import ExportError
+from .renders import EditRequest, RenderRequest
 from .scene_export import EXPORT_FILES, SCENE_FORMATS, export_scene
-from .services import DATA_DIR_ENV, StudioSettings
+from .services import DATA_DIR_ENV, Services, StudioSettings, build_services
 
 EXIT_USAGE = 2
 FOLDER_FORMATS = ("shots",)  # --out names a folder; every other format writes one file there
@@ -56,6 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--scene", type=int, default=1, help="scene number within the project (default 1)")
     imported = commands.add_parser("import", help="import a project bundle (.zip)", parents=after)
     imported.add_argument("bundle", type=Path)
+    render = commands.add_parser(
+        "render",
+        help="queue a render of a scene (or a redo of one shot) for the studio's worker",
+        parents=after,
+        description="Queues the job and prints its id; a running studio renders it. With --wait this "
+        "process loads the model and renders it now.",
+    )
+    render.add_argument("project", help="project id or exact name")
+    render.add_argument("--scene", type=int, default=1, help="scene number within the project (default 1)")
+    render.add_argument("--shot", type=int, help="redo this shot (1 = the first) with the rest held as cut")
+    render.add_argument("--vary", type=float, metavar="S", help="with --shot: a variation of its take, strength S")
+    render.add_argument("--caption", help="with --shot: the redone shot's edited caption")
+    render.add_argument("--steps", type=int, default=50)
+    render.add_argument("--seed", type=int, help="default: the scene's seed")
+    render.add_argument("--cfg", type=float, help="default: the model card's")
+    render.add_argument("--takes", type=int, default=1, help="queue N jobs with seeds seed, seed+1, ...")
+    render.add_argument("--wait", action="store_true", help="render here and now, and print each job's result")
+    render.add_argument("--weights", help="the model (as app.py --weights); default $HOLOCINE_WEIGHTS or the toy model")
+    render.add_argument("--device", default="auto")
     return parser
 
 
@@ -129,6 +159,58 @@ def _run(storage: Storage, args: argparse.Namespace) -> None:
         print(path)
 
 
+def _scene_id(storage: Storage, project: str, number: int) -> int:
+    scenes = storage.scenes.list_for_project(_project_id(storage, project))
+    if not 1 <= number <= len(scenes):
+        raise StorageError(f"scene: the project has {len(scenes)} scene(s); --scene must be 1..{len(scenes)}")
+    return scenes[number - 1].id
+
+
+def _render(args: argparse.Namespace) -> None:
+    """Queue the job(s); with --wait, run them in this process (a studio's worker may take some first)."""
+    services = build_services(StudioSettings.from_args(args.data_dir, args.db_url, args.weights, args.device))
+    try:
+        scene_id = _scene_id(services.storage, args.project, args.scene)
+        cfg = services.engine.pipeline.defaults.guidance_scale if args.cfg is None else args.cfg
+        request: RenderRequest | EditRequest
+        if args.shot is None:
+            if args.vary is not None or args.caption is not None:
+                raise StorageError("--vary and --caption redo one shot: give --shot K too")
+            request = RenderRequest(scene_id, steps=args.steps, seed=args.seed, guidance_scale=cfg)
+        else:
+            shots = services.storage.scenes.get(scene_id).shots
+            if not 1 <= args.shot <= len(shots):
+                raise StorageError(f"shot: the scene has {len(shots)} shot(s); --shot must be 1..{len(shots)}")
+            kind = "regenerate" if args.vary is None else "vary"
+            strength = 1.0 if args.vary is None else args.vary
+            request = EditRequest(
+                scene_id, kind, shots[args.shot - 1].id, args.caption, strength, None, args.steps, args.seed, cfg
+            )
+        jobs = services.renders.enqueue(request, args.takes)
+        for job in jobs:
+            print(f"queued render {job.id} (seed {job.seed})", flush=True)
+        if args.wait:
+            for job in jobs:
+                record = _run_or_follow(services, job.id)
+                line = record.message or record.error or ""
+                print(f"render {record.id}: {record.status}{': ' + line if line else ''}", flush=True)
+    finally:
+        services.close()
+
+
+def _run_or_follow(services: Services, render_id: int) -> RenderRecord:
+    """Run the queued job here; if a studio's worker claimed it first, wait for that one to end."""
+    try:
+        record = services.storage.renders.claim(render_id)
+    except InvalidTransitionError:
+        while (record := services.storage.renders.get(render_id)).status in ("queued", "running"):
+            time.sleep(0.5)
+        return record
+    for _ in services.renders.execute(record):
+        pass
+    return services.storage.renders.get(render_id)
+
+
 def _project_id(storage: Storage, reference: str) -> int:
     projects = storage.projects.list_all()
     for project in projects:
@@ -154,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "export":
             _check_out(args.out, args.format)
+        if args.command == "render":
+            check_locations(StudioSettings.from_args(args.data_dir, args.db_url, None))
+            _render(args)
+            return 0
         storage = _open_storage(StudioSettings.from_args(args.data_dir, args.db_url, None))
         _run(storage, args)
         return 0

@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from engine import (
     Cancelled,
@@ -37,18 +36,16 @@ from engine import (
     limits,
 )
 from engine.editing import extend, extended_scene, vary, with_caption
-from engine.files import atomic_path
-from engine.output import build_manifest
+from engine.output import RenderWriter, preview_file
 from engine.scene import require_in_range
-from engine.video import concat_mp4, count_frames, frames_to_uint8, read_metadata, read_mp4, write_mp4
+from engine.video import concat_mp4, count_frames, read_metadata, read_mp4, write_mp4
 from storage import CharacterRecord, InvalidTransitionError, RenderRecord, SceneWithShots, Storage
+from storage.media import render_media_dir
 from storage.scene_check import SceneCheck
 
 from .compiler import CharacterBrief, CompiledScene, SceneBrief, ShotBrief, check_fits, compile_scene
 from .engine import EngineService
 from .jobs import EditPlan, JobSpec
-
-PREVIEW_SCALE = 8  # latent pixels -> screen pixels, like the VAE's spatial factor
 
 
 @dataclass(frozen=True)
@@ -386,13 +383,14 @@ class RenderService:
     ) -> Iterator[RenderUpdate]:
         """File what the engine produces: a take for each shot the job makes, then the scene's files.
 
-        Each step's progress is saved on the row, and the row's cancel request (set by any page
+        The engine's `RenderWriter` writes every file (the CLI's too); this records them. Each
+        step's progress line is saved on the row, and the row's cancel request (set by any page
         or process) stops the engine after the step.
         """
         media = self.storage.media
-        project_id = self.storage.scenes.get(record.scene_id).scene.project_id
-        folder = f"media/projects/{project_id}/renders/{record.id}"
-        media.path(folder).mkdir(parents=True, exist_ok=True)
+        writer = RenderWriter(
+            media.path(self.folder(record)), spec.scene, spec.settings, self.engine.info, {"render": record.id}
+        )
         made = spec.made_shots
         for event in events:
             if isinstance(event, Progress):
@@ -402,58 +400,50 @@ class RenderService:
                     cancel.set()
                 yield RenderUpdate(record, message)
             elif isinstance(event, Preview):
-                previews = []
-                for index, image in enumerate(event.images):
-                    path = media.path(preview_path(folder, index))
-                    _write_png(path, np.kron(image, np.ones((PREVIEW_SCALE, PREVIEW_SCALE, 1), np.uint8)))
-                    previews.append(path)
-                yield RenderUpdate(record, f"Preview at step {event.step}", previews=tuple(previews))
+                previews = tuple(writer.preview(index, image) for index, image in enumerate(event.images))
+                yield RenderUpdate(record, f"Preview at step {event.step}", previews=previews)
             elif isinstance(event, ShotDecoded) and event.shot_index in made:
-                frames = frames_to_uint8(event.video)
-                video = f"{folder}/shot_{event.shot_index + 1:02d}.mp4"
-                thumbnail = f"{folder}/shot_{event.shot_index + 1:02d}.png"
-                caption = spec.scene.captions[event.shot_index]
-                tags = {"comment": json.dumps({"render": record.id, "caption": caption})}
-                write_mp4(media.path(video), frames, spec.scene.fps, tags)
-                _write_png(media.path(thumbnail), frames[len(frames) // 2])
+                files = writer.shot(event)
                 shot_id = made[event.shot_index]
                 take = self.storage.takes.add(
-                    shot_id, record.id, video_path=video, thumbnail_path=thumbnail, caption=caption
+                    shot_id,
+                    record.id,
+                    video_path=media.relative(files.video),
+                    thumbnail_path=media.relative(files.still),
+                    caption=spec.scene.captions[event.shot_index],
                 )
                 # A shot's first take becomes its selected one; later takes wait for the director's choice.
                 if not any(t.selected for t in self.storage.takes.list_for_shot(shot_id)):
                     self.storage.takes.select(take.id)
                 message = f"Shot {event.shot_index + 1}/{len(spec.scene.shots)} decoded"
                 record = self.storage.renders.set_progress(record.id, record.progress, message)
-                yield RenderUpdate(record, message, clip=media.path(video), clip_shot=event.shot_index)
+                yield RenderUpdate(record, message, clip=files.video, clip_shot=event.shot_index)
             elif isinstance(event, SceneFinished):
-                scene_video = f"{folder}/scene.mp4"
-                latents = f"{folder}/latents.safetensors"
-                write_mp4(
-                    media.path(scene_video),
-                    frames_to_uint8(event.video),
-                    spec.scene.fps,
-                    {"comment": spec.scene.prompt},
-                )
-                save_file({"latents": event.latents.contiguous()}, str(media.path(latents)))
-                manifest = build_manifest(spec.scene, spec.settings, self.engine.info, event)
-                media.write_bytes(
-                    f"{folder}/manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode()
-                )
+                scene_files = writer.finish(event)
                 done = done_message(event)
                 record = self.storage.renders.transition(
-                    record.id, "done", timings=event.timings, latents_path=latents, scene_path=scene_video, message=done
+                    record.id,
+                    "done",
+                    timings=event.timings,
+                    latents_path=media.relative(scene_files.latents),
+                    scene_path=media.relative(scene_files.video),
+                    message=done,
                 )
-                yield RenderUpdate(record, done, scene_video=media.path(scene_video))
+                yield RenderUpdate(record, done, scene_video=scene_files.video)
             elif isinstance(event, Cancelled):
                 message = f"Cancelled after step {event.step}; shots already decoded are kept"
                 record = self.storage.renders.transition(record.id, "cancelled", message=message)
                 yield RenderUpdate(record, message)
 
+    def folder(self, record: RenderRecord) -> str:
+        """A job's render folder, relative to the data directory."""
+        project_id = self.storage.scenes.get(record.scene_id).scene.project_id
+        return render_media_dir(project_id, record.id)
+
 
 def preview_path(folder: str, shot_index: int) -> str:
-    """Where a job's latest x0 preview of a shot is (overwritten each step): any viewer can read it."""
-    return f"{folder}/previews/shot_{shot_index + 1:02d}.png"
+    """Where a job's latest x0 preview of a shot is (`RenderWriter.preview`): any viewer can read it."""
+    return f"{folder}/{preview_file(shot_index)}"
 
 
 @dataclass(frozen=True)
@@ -477,11 +467,6 @@ class SceneCut:
             return cls(path, tuple(int(i) for i in recorded["takes"]), tuple(int(f) for f in recorded["frames"]))
         except (ValueError, KeyError, TypeError):
             return None
-
-
-def _write_png(path: Path, frame: np.ndarray) -> None:
-    with atomic_path(path, suffix=".png") as temporary:
-        Image.fromarray(frame).save(temporary, format="PNG")
 
 
 def describe_compiled(compiled: CompiledScene, fps: float) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from .exports.model import ExportCharacter, ExportScene, ExportShot
 from .exports.storyboard import write_storyboard_pdf
 from .exports.timeline import write_timeline
 from .exports.videos import export_scene_video, export_shot_videos
+from .jobs import JobSpec
 
 
 def export_model(storage: Storage, scene_id: int) -> ExportScene:
@@ -44,7 +45,7 @@ def export_model(storage: Storage, scene_id: int) -> ExportScene:
                 camera_angle=shot.camera_angle,
                 camera_movement=shot.camera_movement,
                 dialogue=shot.dialogue,
-                duration_s=frames / render.settings["scene"]["fps"],
+                duration_s=frames / float(JobSpec.of(render).scene.fps or 1),
                 frame_range=(start, start + frames),
                 video_path=video,
                 thumbnail_path=storage.media.path(take.thumbnail_path) if take.thumbnail_path else None,
@@ -53,19 +54,18 @@ def export_model(storage: Storage, scene_id: int) -> ExportScene:
         start += frames
     if latest is None:
         raise SceneValidationError("shots", "the scene has no shots to export")
-    prompt = latest.settings["prompt"]
-    rendered = latest.settings["scene"]
+    rendered = JobSpec.of(latest)
     return ExportScene(
         project_name=project.name,
         title=scene.scene.title,
         description=scene.scene.description,
-        fps=rendered["fps"],
-        width=rendered["width"],
-        height=rendered["height"],
-        global_caption=parse_prompt(prompt)[0],
-        prompt=prompt,
+        fps=rendered.scene.fps,
+        width=rendered.scene.width,
+        height=rendered.scene.height,
+        global_caption=parse_prompt(rendered.scene.prompt)[0],
+        prompt=rendered.scene.prompt,
         seed=latest.seed,
-        settings={k: v for k, v in latest.settings.items() if k != "scene"},
+        settings={**rendered.settings.to_dict(), "shot_ids": list(rendered.shot_ids)},
         characters=tuple(
             ExportCharacter(c.tag, c.name, c.description) for c in storage.characters.list_for_project(project.id)
         ),

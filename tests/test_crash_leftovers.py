@@ -79,12 +79,14 @@ def test_start_up_after_a_kill_mid_render_removes_leftovers_and_keeps_every_take
         child.kill()
         child.stdout.close()
     _, render_id, clip = line.split()
-    render_folder = Path(clip).parent
-    assert render_folder.name == render_id and render_folder.is_relative_to(data / "media" / "projects")
+    shots_folder = Path(clip).parent
+    render_folder = shots_folder.parent
+    assert shots_folder.name == "shots" and render_folder.name == render_id
+    assert render_folder.is_relative_to(data / "media" / "projects")
 
     # What else a crash leaves: a half-written temporary file and a complete file no take got.
-    (render_folder / ".shot_02.mp4.abc123.tmp").write_bytes(b"\x00\x00\x00\x18ftypisom half")
-    (render_folder / "orphan.mp4").write_bytes(Path(clip).read_bytes())
+    (shots_folder / ".shot_02.mp4.abc123.tmp").write_bytes(b"\x00\x00\x00\x18ftypisom half")
+    (shots_folder / "orphan.mp4").write_bytes(Path(clip).read_bytes())
     # Files that are no leftovers of the studio's: around the media tree, and behind a symlink.
     outside = {
         "notes.txt": b"mine",
@@ -105,7 +107,8 @@ def test_start_up_after_a_kill_mid_render_removes_leftovers_and_keeps_every_take
         assert store.renders.get(int(render_id)).status == "interrupted"
         referenced = referenced_paths(store)
         assert referenced and all(store.media.path(path).is_file() for path in referenced)
-        assert sorted(p.name for p in render_folder.iterdir()) == ["linked.mp4", "shot_01.mp4", "shot_01.png"]
+        assert sorted(p.name for p in render_folder.iterdir()) == ["linked.mp4", "shots"]  # previews swept too
+        assert sorted(p.name for p in shots_folder.iterdir()) == ["shot_01.mp4", "shot_01.png"]
         scene = store.scenes.list_for_project(store.projects.list_all()[0].id)[0]
         first_shot = store.scenes.get(scene.id).shots[0]
         (take,) = store.takes.list_for_shot(first_shot.id)

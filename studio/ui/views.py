@@ -17,6 +17,7 @@ from typing import Any
 from engine import HoloCineError
 from engine.text import MAX_TEXT_TOKENS, count_tokens
 from storage import CharacterRecord, RenderRecord, SceneWithShots, Storage, TakeRecord
+from storage.media import render_media_dir
 
 from ..compiler import scene_frames, scene_prompt, shot_caption
 from ..jobs import JobSpec
@@ -567,7 +568,7 @@ def live_previews(storage: Storage, scene_id: int | None) -> dict[int, Path]:
         if render.status != "running":
             continue
         project_id = storage.scenes.get(render.scene_id).scene.project_id
-        folder = f"media/projects/{project_id}/renders/{render.id}"
+        folder = render_media_dir(project_id, render.id)
         for index, shot_id in JobSpec.of(render).made_shots.items():
             live[shot_id] = storage.media.path(preview_path(folder, index))
     return live
