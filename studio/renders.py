@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,6 +65,11 @@ class RenderRequest:
 
 EDIT_KINDS = ("regenerate", "vary", "extend")
 MAX_BATCH = 16  # takes one request may queue at once
+# A real step takes seconds and every one is saved and previewed; a fast (toy, tiny) model's
+# steps are saved at most every PROGRESS_EVERY_S and previewed every PREVIEW_EVERY_S, so the
+# job's filing stays small next to its compute. Viewers read both once a second.
+PROGRESS_EVERY_S = 0.25
+PREVIEW_EVERY_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -392,15 +398,21 @@ class RenderService:
             media.path(self.folder(record)), spec.scene, spec.settings, self.engine.info, {"render": record.id}
         )
         made = spec.made_shots
+        saved_at = previewed_at = -float("inf")  # a fast model's steps are saved and previewed at most this often
         for event in events:
             if isinstance(event, Progress):
                 message = f"Step {event.step}/{event.total_steps} ({event.expert} expert), ETA {event.eta_s:.0f} s"
-                record = self.storage.renders.set_progress(record.id, event.step / event.total_steps, message)
-                if record.cancel_requested:
-                    cancel.set()
+                if time.monotonic() - saved_at >= PROGRESS_EVERY_S or event.step == event.total_steps:
+                    record = self.storage.renders.set_progress(record.id, event.step / event.total_steps, message)
+                    saved_at = time.monotonic()
+                    if record.cancel_requested:
+                        cancel.set()
                 yield RenderUpdate(record, message)
             elif isinstance(event, Preview):
+                if time.monotonic() - previewed_at < PREVIEW_EVERY_S:
+                    continue
                 previews = tuple(writer.preview(index, image) for index, image in enumerate(event.images))
+                previewed_at = time.monotonic()
                 yield RenderUpdate(record, f"Preview at step {event.step}", previews=previews)
             elif isinstance(event, ShotDecoded) and event.shot_index in made:
                 files = writer.shot(event)

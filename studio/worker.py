@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from .renders import RenderService
 
@@ -26,6 +27,7 @@ class RenderWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ended = threading.Condition()  # notified each time this worker ends a job
         self.current: int | None = None  # the render id being run, for the Jobs panel
 
     @property
@@ -42,6 +44,18 @@ class RenderWorker:
     def wake(self) -> None:
         """A job was queued: look now rather than at the next poll."""
         self._wake.set()
+
+    def wait_for(self, render_id: int, timeout_s: float) -> bool:
+        """Block until job `render_id` has ended (whoever ran it); False if it has not within the timeout."""
+        deadline = time.monotonic() + timeout_s
+        renders = self.renders.storage.renders
+        with self._ended:
+            while renders.get(render_id).status in ("queued", "running"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._ended.wait(min(left, self.poll_s))  # woken by this worker; polled for another's
+        return True
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Finish: the running job is cancelled after its current step, queued ones wait for the next start."""
@@ -68,3 +82,5 @@ class RenderWorker:
                 log.exception("render %s failed", record.id)
             finally:
                 self.current = None
+                with self._ended:
+                    self._ended.notify_all()

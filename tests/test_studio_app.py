@@ -1,14 +1,20 @@
 """The studio as a client sees it: a launched app driven through its typed endpoints, checked in SQLite and on disk.
 
-Every `StudioAPI` operation is a `gr.api` endpoint of its own name; `/render` and `/edit` stream
-`{render_id, status, progress, message}` dicts. Ids and versions a script needs and no endpoint
-returns (a new row's version) are read from storage, as a second tab would read them from its page.
+Every `StudioAPI` operation is a `gr.api` endpoint of its own name. `/render` and `/edit` only
+queue jobs and return their ids; the studio's `RenderWorker` runs them, and `/follow` streams a
+job's `{render_id, status, progress, message, error}` each time it changes until it ends. A
+follower polls the row, so it may miss lines that change faster than it looks: tests assert what
+is certain (the final state, the row, the takes and the files). Ids and versions a script needs
+and no endpoint returns (a new row's version) are read from storage, as a second tab would read
+them from its page.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
+import time
 from typing import Any
 
 import numpy as np
@@ -25,15 +31,16 @@ from studio.renders import RenderRequest
 from studio.services import StudioSettings, build_services
 from studio.ui import build_app
 
-# Each `StudioAPI` operation under its own name, and the two streaming jobs.
+# Each `StudioAPI` operation under its own name: the jobs are queued, followed, cancelled, retried, dismissed.
 ENDPOINTS = (
     "create_project", "add_examples", "rename_project", "duplicate_project", "delete_project", "save_scene",
     "add_character", "save_character", "delete_character", "add_shot", "save_shot", "duplicate_shot",
-    "delete_shot", "reorder_shots", "compiled", "board", "takes", "select_take", "scene_as_cut", "cancel",
-    "import_project", "export", "render", "edit",
+    "delete_shot", "reorder_shots", "compiled", "board", "takes", "select_take", "scene_as_cut",
+    "import_project", "export", "render", "edit", "job", "follow", "jobs", "cancel", "retry", "dismiss",
 )  # fmt: skip
 ACTIONS = ["Boats rock on dark water.", "Ole ties a rope.", "Ole looks up at the sky."]
-DECODED = ["Shot 1/3 decoded", "Shot 2/3 decoded", "Shot 3/3 decoded"]
+JOB_KEYS = {"render_id", "status", "progress", "message", "error"}
+WAIT_S = 120.0  # the longest a test waits for a job on the toy model
 
 
 def _free_port() -> int:
@@ -48,40 +55,60 @@ def studio(tmp_path_factory):
     services = build_services(
         StudioSettings(data_dir=tmp_path_factory.mktemp("studio-data"), device="cpu", loras=(LoraSpec("style", style),))
     )
+    services.worker.start()  # runs the queued jobs, as app.py starts it
     demo = build_app(services)
     demo.queue()
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=_free_port(), quiet=True)
     client = Client(url, verbose=False, download_files=False)
     yield services, client
     demo.close()
-    services.close()
+    services.close()  # stops the worker
 
 
 def call(client: Client, endpoint: str, *args: Any) -> Any:
     return client.predict(*args, api_name=f"/{endpoint}")
 
 
-def streamed(client: Client, endpoint: str, **arguments: Any) -> list[dict[str, Any]]:
-    """Every update a job streams, the last one its end; raises the AppError a refused or failed job ends with.
+def follow(client: Client, render_id: int) -> list[dict[str, Any]]:
+    """Every state `/follow` streams for the job, the last one its end.
 
     (Iterating a gradio_client job stops quietly on an error: only `result()` raises it.)
     """
-    job = client.submit(api_name=f"/{endpoint}", **arguments)
+    job = client.submit(render_id, api_name="/follow")
     updates = list(job)
     job.result()
+    assert updates and {u["render_id"] for u in updates} == {render_id}
+    assert all(set(u) == JOB_KEYS for u in updates)
+    assert updates[-1]["status"] not in ("queued", "running")
+    assert updates[-1] == call(client, "job", render_id)  # the end, as `/job` reads it
     return updates
 
 
+def queued(client: Client, endpoint: str, **arguments: Any) -> int:
+    """Queue one job through `/render` or `/edit`; its id. Raises the AppError a refused request ends with."""
+    ids = client.predict(api_name=f"/{endpoint}", **arguments)
+    assert isinstance(ids, list) and len(ids) == 1 and isinstance(ids[0], int)
+    return ids[0]
+
+
 def render(client: Client, scene_id: int, steps: int, **settings: Any) -> list[dict[str, Any]]:
-    return streamed(client, "render", scene_id=scene_id, steps=steps, **settings)
+    """Queue a render of the scene and follow it to its end."""
+    return follow(client, queued(client, "render", scene_id=scene_id, steps=steps, **settings))
 
 
 def edit(client: Client, scene_id: int, kind: str, **request: Any) -> list[dict[str, Any]]:
-    return streamed(client, "edit", scene_id=scene_id, kind=kind, **request)
+    """Queue a redo and follow it to its end."""
+    return follow(client, queued(client, "edit", scene_id=scene_id, kind=kind, **request))
 
 
-def decoded(updates: list[dict[str, Any]]) -> list[str]:
-    return [u["message"] for u in updates if u["message"].endswith(" decoded")]
+def _made_shots(services, render_id: int) -> list[int]:
+    """The shot numbers (1-based, in the render's scene) the job filed a take for, in shot order."""
+    shot_ids = services.storage.renders.get(render_id).settings["shot_ids"]
+    return [
+        number
+        for number, shot_id in enumerate(shot_ids, start=1)
+        if any(t.render_id == render_id for t in services.storage.takes.list_for_shot(shot_id))
+    ]
 
 
 def _scene_with_three_shots(services, client: Client, name: str) -> tuple[int, int, list[int]]:
@@ -146,14 +173,16 @@ def test_create_edit_render_and_find_takes(studio):
     assert (card["framing"], card["frames"], card["selected"]) == ("close-up / low angle / static", 16, True)
     assert card["characters"] == [{"tag": "[character1]", "name": "Ole"}]
 
-    updates = render(client, scene_id, 4, guidance_scale=5.0)
-    render_id = updates[-1]["render_id"]
-    assert {u["render_id"] for u in updates} == {render_id}
-    messages = [u["message"] for u in updates]
-    assert messages[0].startswith(f"Render {render_id} started: 3 shots, 65 frames")
-    assert (updates[-1]["status"], updates[-1]["progress"]) == ("done", 1.0) and messages[-1].startswith("Done")
-    assert any(m.startswith("Preview at step") for m in messages)
-    assert decoded(updates) == DECODED  # each shot's clip filed once, in order
+    render_id = queued(client, "render", scene_id=scene_id, steps=4, guidance_scale=5.0)
+    assert call(client, "job", render_id)["status"] in ("queued", "running", "done")
+    updates = follow(client, render_id)
+    final = updates[-1]
+    assert (final["status"], final["progress"], final["error"]) == ("done", 1.0, None)
+    assert final["message"].startswith("Done in ")
+    for update in updates:  # every line a follower sees is one the job saved on its row
+        assert update["message"] is None or re.fullmatch(
+            r"Step \d/4 \(\w+ expert\), ETA \d+ s|Shot [123]/3 decoded|Done in .*", update["message"]
+        )
     progress = [u["progress"] for u in updates]
     assert progress == sorted(progress)
     previews = services.storage.media.path(f"media/projects/{project_id}/renders/{render_id}/previews")
@@ -163,8 +192,16 @@ def test_create_edit_render_and_find_takes(studio):
             assert (image.format, image.size) == ("PNG", (160, 96))
 
     record = services.storage.renders.get(render_id)
-    assert (record.status, record.progress, record.seed) == ("done", 1.0, 3)
+    assert (record.status, record.progress, record.seed, record.message) == ("done", 1.0, 3, final["message"])
+    assert record.started_at is not None and record.finished_at >= record.started_at
     assert record.settings["steps"] == 4 and record.engine["random_weights"] is True
+    job_scene = record.settings["scene"]  # what the job rendered: 3 shots, 65 frames
+    assert (job_scene["num_frames"], job_scene["shot_cut_frames"], record.settings["shot_ids"]) == (
+        65,
+        [25, 41],
+        shot_ids,
+    )
+    assert _made_shots(services, render_id) == [1, 2, 3]  # each shot's clip filed once
     scene = services.storage.scenes.get(scene_id)
     for shot, frames in zip(scene.shots, [25, 16, 24]):
         takes = services.storage.takes.list_for_shot(shot.id)
@@ -196,19 +233,42 @@ def test_create_edit_render_and_find_takes(studio):
 def test_cancel_stops_the_render_and_records_it(studio):
     services, client = studio
     _, scene_id, _ = _scene_with_three_shots(services, client, "Cancelled")
-    updates, cancelled = [], False
-    for update in client.submit(scene_id=scene_id, steps=100, guidance_scale=5.0, api_name="/render"):
+    render_id = queued(client, "render", scene_id=scene_id, steps=100, guidance_scale=5.0)
+    updates, cancelled_at = [], None
+    job = client.submit(render_id, api_name="/follow")
+    for update in job:
         updates.append(update)
-        if not cancelled and update["message"].startswith("Step 2/"):
-            assert call(client, "cancel", update["render_id"]) is True
-            cancelled = True
-    render_id = updates[-1]["render_id"]
-    assert cancelled and services.storage.renders.get(render_id).status == "cancelled"
-    assert updates[-1]["status"] == "cancelled" and updates[-1]["message"].startswith("Cancelled after step")
-    assert updates[-1]["progress"] < 0.5
+        step = re.match(r"Step (\d+)/100 ", update["message"] or "")
+        if cancelled_at is None and step and int(step[1]) >= 2:  # a follower may see step 3 first
+            assert call(client, "cancel", render_id) is True
+            cancelled_at = int(step[1])
+    job.result()
+    assert cancelled_at is not None, [u["message"] for u in updates]
+    final = updates[-1]
+    assert final == call(client, "job", render_id)
+    assert final["status"] == "cancelled" and services.storage.renders.get(render_id).status == "cancelled"
+    stopped = re.fullmatch(r"Cancelled after step (\d+); shots already decoded are kept", final["message"])
+    assert stopped and cancelled_at <= int(stopped[1]) < 50, final["message"]  # after the current step
+    assert final["progress"] < 0.5
     for shot in services.storage.scenes.get(scene_id).shots:
         assert services.storage.takes.list_for_shot(shot.id) == []
     assert call(client, "cancel", render_id) is False  # no longer running
+
+    # Retry queues the same job again, same settings and seed; cancelled at once, it ends too.
+    again = call(client, "retry", render_id)
+    assert again != render_id
+    old, new = services.storage.renders.get(render_id), services.storage.renders.get(again)
+    assert (new.kind, new.seed, new.settings) == (old.kind, old.seed, old.settings)
+    assert call(client, "cancel", again) is True
+    assert follow(client, again)[-1]["status"] == "cancelled"
+
+    # Dismiss takes finished jobs off the Jobs panel; their rows stay.
+    on_panel = {card["id"] for card in call(client, "jobs")["jobs"]}
+    assert {render_id, again} <= on_panel
+    for stopped_id in (render_id, again):
+        call(client, "dismiss", stopped_id)
+    assert not {render_id, again} & {card["id"] for card in call(client, "jobs")["jobs"]}
+    assert services.storage.renders.get(render_id).status == "cancelled"
 
 
 def test_bad_input_names_the_field_and_keeps_saved_data(studio):
@@ -319,6 +379,50 @@ def test_a_second_render_adds_takes_without_changing_the_selection(studio):
     assert services.storage.takes.list_for_shot(shot.id)[1].selected is False
 
 
+def test_three_takes_queue_three_jobs_with_consecutive_seeds_run_one_at_a_time(studio):
+    services, client = studio
+    _, scene_id, shot_ids = _scene_with_three_shots(services, client, "Batch")
+    for shot in services.storage.scenes.get(scene_id).shots:  # short shots: three renders decode quickly
+        call(client, "save_shot", shot.id, shot.version, {"action": shot.action, "duration_s": 1.0})
+    assert call(client, "compiled", scene_id)["num_frames"] < 40
+    ids = client.predict(scene_id=scene_id, steps=2, seed=20, guidance_scale=5.0, takes=3, api_name="/render")
+    assert len(ids) == 3 and ids == sorted(ids)
+    rows = [services.storage.renders.get(i) for i in ids]
+    assert [row.seed for row in rows] == [20, 21, 22] and [row.settings["seed"] for row in rows] == [20, 21, 22]
+    assert {row.kind for row in rows} == {"render"}
+
+    seen: list[dict[int, str]] = []  # the three jobs' statuses on the Jobs panel, each time it was read
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        cards = {card["id"]: card for card in call(client, "jobs")["jobs"] if card["id"] in ids}
+        seen.append({i: card["status"] for i, card in cards.items()})
+        assert sum(status == "running" for status in seen[-1].values()) <= 1, seen[-1]  # never two at once
+        if set(cards) == set(ids) and all(card["status"] == "done" for card in cards.values()):
+            break
+        assert time.monotonic() < deadline, seen[-1]
+        time.sleep(0.05)
+    for snapshot in seen:  # queue order: a job runs only once the ones before it have ended
+        statuses = [snapshot.get(i) for i in ids]
+        for earlier, later in zip(statuses, statuses[1:]):
+            assert later not in ("running", "done") or earlier == "done", snapshot
+
+    rows = [services.storage.renders.get(i) for i in ids]
+    assert [row.status for row in rows] == ["done"] * 3
+    for before, after in zip(rows, rows[1:]):  # one after another, never overlapping
+        assert before.finished_at <= after.started_at
+    for shot_id in shot_ids:
+        takes = services.storage.takes.list_for_shot(shot_id)  # newest first
+        assert [t.render_id for t in takes] == ids[::-1]  # one take per job
+        assert [t.selected for t in takes] == [False, False, True]  # the first take stays the selected one
+    for shot_id in shot_ids:
+        strip = call(client, "takes", scene_id, shot_id)["takes"]
+        assert [(c["number"], c["seed"], c["selected"]) for c in strip] == [
+            (3, 22, False),
+            (2, 21, False),
+            (1, 20, True),
+        ]
+
+
 def test_project_rename_duplicate_delete(studio):
     services, client = studio
     project_id, scene_id, _ = _scene_with_three_shots(services, client, "Draft")
@@ -355,8 +459,10 @@ def test_regenerate_a_shot_pick_it_and_extend_the_scene(studio):
         guidance_scale=5.0,
     )  # fmt: skip
     redo = services.storage.renders.get(updates[-1]["render_id"])
-    assert (redo.kind, redo.status, redo.seed, redo.settings["shot"]) == ("regenerate", "done", 11, 1)
-    assert decoded(updates) == ["Shot 2/3 decoded"]  # only the redone shot's clip is filed
+    assert (redo.kind, redo.status, redo.seed) == ("regenerate", "done", 11)
+    assert (redo.settings["edit"]["shot"], redo.settings["edit"]["caption"]) == (1, "Ole drops the rope.")
+    assert updates[-1]["message"].startswith("Done in ")
+    assert _made_shots(services, redo.id) == [2]  # only the redone shot's clip is filed
     new_take, old_take = services.storage.takes.list_for_shot(shots[1].id)
     assert (new_take.render_id, new_take.selected, old_take.selected) == (redo.id, False, True)
     assert new_take.caption == "Ole drops the rope."
@@ -383,14 +489,15 @@ def test_regenerate_a_shot_pick_it_and_extend_the_scene(studio):
 
     # vary with strength 0 keeps the shot; then extend with a 2 s shot
     varied = edit(client, scene_id, "vary", shot_id=shots[2].id, caption="", strength=0.0, steps=3, guidance_scale=5.0)
-    assert services.storage.renders.get(varied[-1]["render_id"]).settings["strength"] == 0.0
+    assert services.storage.renders.get(varied[-1]["render_id"]).settings["edit"]["strength"] == 0.0
     assert services.storage.takes.list_for_shot(shots[2].id)[0].render_id == varied[-1]["render_id"] != first
     updates = edit(
         client, scene_id, "extend", caption="Ole walks away down the pier.", duration_s=2.0, steps=3,
         guidance_scale=5.0,
     )  # fmt: skip
-    assert services.storage.renders.get(updates[-1]["render_id"]).status == "done"
-    assert decoded(updates) == ["Shot 4/4 decoded"]
+    extension = services.storage.renders.get(updates[-1]["render_id"])
+    assert (extension.kind, extension.status) == ("extend", "done")
+    assert _made_shots(services, extension.id) == [4]  # only the new shot's clip is filed
     scene = services.storage.scenes.get(scene_id)
     assert [s.action for s in scene.shots][-1] == "Ole walks away down the pier."
     (take,) = services.storage.takes.list_for_shot(scene.shots[-1].id)
