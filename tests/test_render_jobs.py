@@ -229,3 +229,51 @@ def test_kill_during_a_render_then_retry_reproduces_an_uninterrupted_render(tmp_
         assert storage.renders.get(earlier).status == "done"
     finally:
         after.close()
+
+
+def _studio_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "studio", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, WEIGHTS_ENV: str(TINY_WEIGHTS)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_cli_queues_jobs_and_renders_them_with_wait(tmp_path):
+    data = tmp_path / "data"
+    made = build_services(StudioSettings(data_dir=data, device="cpu"))
+    scene_id = make_scene(made, "Shell")
+    for _ in made.renders.run(RenderRequest(scene_id, steps=2)):
+        pass
+    made.close()
+    queued = _studio_cli("render", "Shell", "--data-dir", str(data), "--steps", "2", "--device", "cpu")
+    assert queued.returncode == 0, queued.stderr
+    (line,) = queued.stdout.splitlines()
+    assert line == "queued render 2 (seed 0)"
+    waited = _studio_cli(
+        "render", "Shell", "--shot", "2", "--vary", "0.5", "--takes", "2", "--seed", "4", "--steps", "2",
+        "--wait", "--data-dir", str(data), "--device", "cpu",
+    )  # fmt: skip
+    assert waited.returncode == 0, waited.stderr
+    lines = waited.stdout.splitlines()
+    assert lines[:2] == ["queued render 3 (seed 4)", "queued render 4 (seed 5)"]
+    assert [line.split(":")[0] for line in lines[2:]] == ["render 3", "render 4"]
+    assert all(": done: Done in" in line for line in lines[2:])
+    check = build_services(StudioSettings(data_dir=data, device="cpu"))
+    try:
+        renders = {r.id: r for r in check.storage.renders.list_for_scene(scene_id)}
+        assert renders[2].status == "queued"  # no studio is running: it waits for one
+        assert [(renders[i].kind, renders[i].status, renders[i].seed) for i in (3, 4)] == [
+            ("vary", "done", 4),
+            ("vary", "done", 5),
+        ]
+        shot = check.storage.scenes.get(scene_id).shots[1]
+        assert sorted(t.render_id for t in check.storage.takes.list_for_shot(shot.id)) == [1, 3, 4]
+    finally:
+        check.close()
+    refused = _studio_cli("render", "Shell", "--shot", "9", "--data-dir", str(data), "--device", "cpu")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == "error: shot: the scene has 3 shot(s); --shot must be 1..3"
