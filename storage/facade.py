@@ -39,7 +39,7 @@ class Storage:
     takes: TakeRepository
 
     def recover(self) -> int:
-        """Start-up crash recovery: renders a killed process left queued or running become interrupted,
+        """Start-up crash recovery: renders a killed process was running become interrupted (queued ones wait),
         then the files it left that no row references are removed (`sweep_media`, logged).
 
         Returns how many renders, so the app can tell the user. Run once, before the render

@@ -1,8 +1,9 @@
-"""Portable project bundles: one .zip with a project's rows and every media file, for another studio.
+"""Portable project bundles: one .zip with a project's rows and their media files, for another studio.
 
 Layout. `bundle.json` holds {"format": "holocine-studio-bundle", "version": 1, "project":
-<storage snapshot>, "files": [{"path", "size", "sha256"}]}; every file of the project's media
-folder follows under its data-directory path (media/projects/<id>/renders/<id>/shot_01.mp4).
+<storage snapshot>, "files": [{"path", "size", "sha256"}]}; every file a row references (plus
+a done render's manifest and a scene's assembled cut) follows under its data-directory path
+(media/projects/<id>/renders/<id>/shots/shot_01.mp4); leftovers no row names stay behind.
 Media are stored, not deflated: video, PNG and latents barely shrink, and a stored member's
 declared size is its size on disk. Where the files land on import is storage's path rule
 (`storage.portable`): new project, render and scene ids replace the old ones in the path.

@@ -1,11 +1,12 @@
-"""Running a scene render as a studio job: storyboard in, takes and a scene video out.
+"""Render jobs: storyboard in, a queued row out; a claimed row in, takes and a scene video out.
 
-The job is a generator of `RenderUpdate`s (FramePack's tagged-message pattern, typed): the
-UI yields each one to the browser. Everything durable happens as soon as it exists: each
-shot's clip is written and recorded as a take the moment the VAE decodes it, so a crash
-loses at most the shot being decoded, and a new take never replaces the director's chosen
-one. Every status change goes through storage's guarded transition, and a failure is
-recorded with its message before it reaches the user.
+`enqueue` checks a request completely and writes the job's row; `execute` runs a claimed row
+as a generator of `RenderUpdate`s (FramePack's tagged-message pattern, typed) for whoever
+runs it (the worker, a script). Everything durable happens as soon as it exists: the
+progress line on the row, each shot's clip written and recorded as a take the moment the
+VAE decodes it, so a crash loses at most the shot being decoded, and a new take never
+replaces the director's chosen one. Every status change goes through storage's guarded
+transition, and a failure is recorded with its message before it reaches anyone.
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ class RenderService:
         record = self.enqueue(request)[0]
         return self.execute(self.storage.renders.claim(record.id))
 
-    edit = run  # a redo is a request like any other
+    edit = run  # a redo is a request like any other: the same queue-claim-execute path
 
     def execute(self, record: RenderRecord) -> Iterator[RenderUpdate]:
         """Run a claimed (running) job to its final status, streaming what it makes as updates."""

@@ -7,19 +7,14 @@ MediaStore, the way the render job does, so they need no model.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
+from killed_studio import kill_at_first_line
 from sqlalchemy import text
 
 from engine.video import read_mp4
-from engine.weights import REPO_ROOT, TINY_WEIGHTS, WEIGHTS_ENV
 from storage import build_storage
 from studio.bundle import export_bundle, import_bundle
 from studio.services import StudioSettings, build_services
@@ -60,24 +55,8 @@ def referenced_paths(store) -> set[str]:
 
 def test_start_up_after_a_kill_mid_render_removes_leftovers_and_keeps_every_take(tmp_path):
     data = tmp_path / "data"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(data)],
-        cwd=REPO_ROOT,
-        env={**os.environ, WEIGHTS_ENV: str(TINY_WEIGHTS), "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(300, child.kill)
-    watchdog.start()
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("CLIP"), f"the studio process ended before its first clip (rc {child.wait(60)})"
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=60) == -signal.SIGKILL
-    finally:
-        watchdog.cancel()
-        child.kill()
-        child.stdout.close()
+    line = kill_at_first_line(CHILD, str(data))
+    assert line.startswith("CLIP"), line
     _, render_id, clip = line.split()
     shots_folder = Path(clip).parent
     render_folder = shots_folder.parent

@@ -8,17 +8,16 @@ SIGKILL mid-render and started again.
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 import torch
 from browser import chromium, launched
 from gradio_client import Client
+from killed_studio import kill_at_first_line
 from playwright.sync_api import expect
 from safetensors.torch import load_file
 
@@ -126,7 +125,7 @@ def test_a_page_that_starts_a_render_and_closes_still_gets_its_takes(services):
 def test_a_page_opened_mid_render_follows_its_previews_and_clips_in_order(services):
     scene_id = make_scene(services, "Second page")
     with launched(services) as url, chromium() as browser:
-        job = services.renders.enqueue(RenderRequest(scene_id, steps=60, seed=1))[0]
+        job = services.renders.enqueue(RenderRequest(scene_id, steps=200, seed=1))[0]  # long enough to join
         services.worker.wake()
         wait_until(lambda: services.storage.renders.get(job.id).progress > 0.05, "the render is under way")
         page = browser.new_page(viewport={"width": 1500, "height": 1200})
@@ -177,25 +176,9 @@ def test_kill_during_a_render_then_retry_reproduces_an_uninterrupted_render(tmp_
     rows_before = {r.id: r for r in before.storage.renders.list_for_scene(scene_id)}
     before.close()
 
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(data), str(scene_id)],
-        cwd=REPO_ROOT,
-        env={**os.environ, WEIGHTS_ENV: str(TINY_WEIGHTS), "PYTHONPATH": str(REPO_ROOT)},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(300, child.kill)
-    watchdog.start()
-    try:
-        line = child.stdout.readline()
-        assert line.startswith("CLIP"), f"the studio ended before its first clip (rc {child.wait(60)})"
-        killed = int(line.split()[1])
-        child.send_signal(signal.SIGKILL)
-        assert child.wait(timeout=60) == -signal.SIGKILL
-    finally:
-        watchdog.cancel()
-        child.kill()
-        child.stdout.close()
+    line = kill_at_first_line(CHILD, str(data), str(scene_id))
+    assert line.startswith("CLIP"), line
+    killed = int(line.split()[1])
 
     after = build_services(StudioSettings(data_dir=data, device="cpu"))  # the next start
     try:

@@ -5,7 +5,8 @@ under a timeline strip), the selected shot's takes as a filmstrip, the scene as 
 side panel (shot editor and redo, render settings, scene and cast, project and exports,
 engine). Handlers read the page's selection, call one `StudioAPI` operation and return the
 panels that changed as `{component: value}`, built by `views`, never as positional tuples.
-One render at a time runs on the model: renders share the `model` concurrency id.
+Renders are only queued here; the studio's worker runs them, and a one-second tick reads the
+jobs' rows and files, so every page (reloaded or new) shows the same progress.
 """
 
 from __future__ import annotations
