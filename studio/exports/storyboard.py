@@ -26,6 +26,7 @@ from .timecode import frames_to_timecode
 _MARGIN_MM = 15
 _GAP_MM = 3
 _LINE_MM = 5
+_PT_MM = 25.4 / 72  # one typographic point in mm
 _STILL_MAX_PX = 480  # stills are downscaled and stored as JPEG so a long scene stays a small file
 _MAX_STILL_H_MM = 70  # so portrait stills or a single thumbnail leave room for the notes
 _MIN_TEXT_MM = 35  # room a shot needs below its stills before it is worth starting on this page
@@ -129,4 +130,5 @@ class _Storyboard(FPDF):
     def paragraph(self, text: str, size: float = 10, bold: bool = False) -> None:
         """Wrapped text across the page width, leaving the cursor on the next line."""
         self.set_font(self.font_choice.family, "B" if bold else "", size)
-        self.multi_cell(0, _LINE_MM, self.font_choice.printable(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        line_mm = max(_LINE_MM, size * _PT_MM * 1.25)  # a heading's lines are as tall as its letters need
+        self.multi_cell(0, line_mm, self.font_choice.printable(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
