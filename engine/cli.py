@@ -24,9 +24,10 @@ from .events import Cancelled, Progress, SceneFinished, ShotDecoded
 from .lora import DRAFT_GUIDANCE, DRAFT_STEPS, LoraSpec, load_lora
 from .memory import MEMORY_MODES
 from .output import RenderFolder
+from .parallel import PARALLEL_MODES, enable_ulysses, init_from_torchrun, launched_world_size, local_device
 from .pipeline import RenderSettings
 from .scene import SceneSpec
-from .weights import VARIANTS, WEIGHTS_ENV, ModelCard, WeightsSpec, load_pipeline
+from .weights import VARIANTS, WEIGHTS_ENV, ModelCard, WeightsSpec, load_pipeline, pick_device
 
 EXIT_USAGE = 2
 LORA_NAME = "cli"
@@ -84,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--backend", default="auto", choices=["auto", *SPARSE_BACKENDS], help="sparse attention kernel")
     render.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     render.add_argument(
+        "--parallel",
+        default="none",
+        choices=PARALLEL_MODES,
+        help="ulysses: spread one scene over the processes torchrun starts "
+        "(torchrun --nproc-per-node N -m engine render ...); rank 0 writes the output",
+    )
+    render.add_argument(
         "--memory",
         default="auto",
         choices=MEMORY_MODES,
@@ -125,9 +133,33 @@ def render(args: argparse.Namespace) -> int:
         step_cache=args.step_cache,
     )
     settings.validate()
+    device, parallel = args.device, None
+    world_size = launched_world_size()
+    if args.parallel == "ulysses" and world_size == 1:
+        print(
+            "note: --parallel ulysses in a single process (not launched by torchrun): rendering here", file=sys.stderr
+        )
+    elif args.parallel == "ulysses":
+        device = local_device(args.device)
+        parallel = init_from_torchrun(pick_device(device))
+    elif world_size > 1:
+        raise SceneValidationError(
+            "parallel",
+            f"torchrun started {world_size} processes but --parallel is none, so each would render the whole "
+            "scene into the same folder: pass --parallel ulysses",
+        )
+    try:
+        return _render(args, scene, settings, device, parallel)
+    finally:
+        if parallel is not None:
+            torch.distributed.destroy_process_group()
+
+
+def _render(args: argparse.Namespace, scene: SceneSpec, settings: RenderSettings, device: str, parallel) -> int:
+    writes = parallel is None or parallel.rank == 0  # under torchrun only rank 0 writes anything
     pipe, info = load_pipeline(
         WeightsSpec.from_env(args.weights, args.dit, args.variant),
-        device=args.device,
+        device=device,
         memory=args.memory,
         compile_blocks=args.compile,
         attention=args.attention,
@@ -137,23 +169,36 @@ def render(args: argparse.Namespace) -> int:
         settings = replace(settings, guidance_scale=pipe.defaults.guidance_scale)
     if args.lora:
         load_lora(pipe, LoraSpec(LORA_NAME, args.lora, args.lora_low))
-    print(info.describe(), file=sys.stderr)
+    if parallel is not None:
+        enable_ulysses(pipe, parallel)
+    if writes:
+        print(info.describe(), file=sys.stderr)
     scene, layout = pipe.resolve_scene(scene, settings)  # every input check, before any output exists
 
-    folder = RenderFolder(args.out, scene, settings, info)
+    folder, problem = None, None
+    if writes:
+        try:
+            folder = RenderFolder(args.out, scene, settings, info)
+        except HoloCineError as error:
+            problem = error
+    if parallel is not None and not parallel.all_ok(problem is None, pipe._execution_device):
+        raise problem or HoloCineError("rank 0 could not create the output folder (its message says why)")
+    if problem is not None:
+        raise problem
     cancel = threading.Event()
     finished = False
     try:
-        with tqdm(total=settings.steps, unit="step", desc="denoise") as bar:
+        with tqdm(total=settings.steps, unit="step", desc="denoise", disable=not writes) as bar:
             for event in pipe.generate(scene, settings, cancel=cancel):
                 if isinstance(event, Progress):
                     bar.set_postfix(expert=event.expert, eta=f"{event.eta_s:.0f}s")
                     bar.update(1)
-                elif isinstance(event, ShotDecoded):
+                elif isinstance(event, ShotDecoded) and folder is not None:
                     folder.add_shot(event)
                     tqdm.write(f"shot {event.shot_index + 1}/{layout.num_shots} decoded: frames {event.frame_range}")
                 elif isinstance(event, SceneFinished):
-                    folder.finish(event)
+                    if folder is not None:
+                        folder.finish(event)
                     finished = True
                 elif isinstance(event, Cancelled):
                     break
@@ -161,9 +206,10 @@ def render(args: argparse.Namespace) -> int:
         print("cancelled: nothing was written", file=sys.stderr)
         return 130
     finally:
-        if not finished:
+        if not finished and folder is not None:
             folder.discard()
-    print(f"wrote {args.out}", file=sys.stderr)
+    if writes:
+        print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
 

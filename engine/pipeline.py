@@ -194,6 +194,14 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         )
         self.check_size(filled.height, filled.width)  # type: ignore[arg-type]
         layout = filled.layout(self.defaults.num_frames)
+        parallel = self.shot_attention.parallel
+        if parallel is not None:  # Ulysses context parallelism: the tokens must split evenly over the ranks
+            if settings.step_cache:
+                raise SceneValidationError(
+                    "step_cache", "the step cache cannot run with context parallelism (ranks could skip differently)"
+                )
+            tokens_per_frame = (filled.height // self.spatial_factor) * (filled.width // self.spatial_factor)  # type: ignore[operator]
+            parallel.check_tokens(latent_frame_count(layout.num_frames), tokens_per_frame)
         prompt_spans(tokenize_prompt(self.tokenizer, filled.prompt, field="prompt"), layout.num_shots)
         tokenize_prompt(self.tokenizer, filled.negative_prompt, field="negative_prompt")  # type: ignore[arg-type]
         return filled, layout

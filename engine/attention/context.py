@@ -71,6 +71,8 @@ class ShotAttention:
         self.windows = True  # "no window cross-attention": every shot reads every caption
         # One call for the whole batch (rendering), or one per batch item (training on mixed scenes).
         self.current: AttentionCall | tuple[AttentionCall, ...] | None = None
+        # Ulysses context parallelism (engine.parallel.UlyssesGroup): None = this process has the whole sequence.
+        self.parallel = None
 
     @contextmanager
     def scope(self, layout: ShotTokenLayout, text_windows: torch.Tensor | None) -> Iterator[None]:

@@ -61,18 +61,28 @@ class HoloCineAttnProcessor:
             query = apply_rotary_embedding(query, *rotary_emb)
             key = apply_rotary_embedding(key, *rotary_emb)
 
+        parallel = self.shot_attention.parallel
+        token_offset = 0
+        if parallel is not None:
+            if is_cross:  # this rank's query slice over the whole text: only the shot ranges shift
+                token_offset = parallel.token_offset(query.shape[1])
+            else:  # Ulysses: the whole sequence for this rank's share of the heads
+                query, key, value = (parallel.sequence_to_heads(x) for x in (query, key, value))
+
         call = self.shot_attention.current
         if isinstance(call, tuple):  # a training batch whose items have their own shots
             if len(call) != query.shape[0]:
                 raise ValueError(f"{len(call)} per-item attention layouts for a batch of {query.shape[0]}")
             out = torch.cat(
                 [
-                    self._attend(query[i : i + 1], key[i : i + 1], value[i : i + 1], is_cross, item)
+                    self._attend(query[i : i + 1], key[i : i + 1], value[i : i + 1], is_cross, item, token_offset)
                     for i, item in enumerate(call)
                 ]
             )
         else:
-            out = self._attend(query, key, value, is_cross, call)
+            out = self._attend(query, key, value, is_cross, call, token_offset)
+        if parallel is not None and not is_cross:
+            out = parallel.heads_to_sequence(out)
 
         out = out.flatten(2, 3).type_as(query)
         out = attn.to_out[0](out)
@@ -85,13 +95,14 @@ class HoloCineAttnProcessor:
         value: torch.Tensor,
         is_cross: bool,
         call: AttentionCall | None,
+        token_offset: int = 0,
     ) -> torch.Tensor:
         if call is None:
             return self._dense(query, key, value)
         if is_cross:
             if call.text_windows is None or not self.shot_attention.windows:
                 return self._dense(query, key, value)
-            return self._window_cross(query, key, value, call.layout, call.text_windows)
+            return self._window_cross(query, key, value, call.layout, call.text_windows, token_offset)
         if self.shot_attention.mode == "sparse":
             # Without autograd the queries are dead once attended: let the kernel write over them.
             reuse_query = not (torch.is_grad_enabled() and query.requires_grad)
@@ -112,12 +123,22 @@ class HoloCineAttnProcessor:
         value: torch.Tensor,
         layout: ShotTokenLayout,
         text_windows: torch.Tensor,
+        token_offset: int = 0,
     ) -> torch.Tensor:
-        """Per shot, attend over only the text keys its window allows: exact, and no mask tensor."""
+        """Per shot, attend over only the text keys its window allows: exact, and no mask tensor.
+
+        `query` may be a slice of the video tokens starting at `token_offset` (context
+        parallelism): each shot's range is shifted by it and clipped to the slice.
+        """
         if text_windows.shape[1] != key.shape[1]:
             raise ValueError(f"text windows cover {text_windows.shape[1]} tokens but the text has {key.shape[1]}")
         out = torch.empty_like(query)
-        for shot, (start, end) in enumerate(layout.shot_ranges):
+        local_tokens = query.shape[1]
+        for shot, (shot_start, shot_end) in enumerate(layout.shot_ranges):
+            start = min(max(shot_start - token_offset, 0), local_tokens)
+            end = min(max(shot_end - token_offset, 0), local_tokens)
+            if start == end:
+                continue
             visible = text_windows[shot]
             if bool(visible.all()):
                 shot_key, shot_value = key, value
