@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 from dataclasses import replace
@@ -252,5 +253,6 @@ def main(argv: list[str] | None = None) -> int:
         commands = {"render": render, "info": info, "train": train}
         return commands[args.command](args)
     except HoloCineError as error:
-        print(f"error: {error}", file=sys.stderr)
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every rank fails alike: say it once
+            print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

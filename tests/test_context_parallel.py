@@ -24,21 +24,22 @@ TOLERANCE = 1e-5  # fp32; the tiny model has 2 heads, so each rank attends with 
 
 CAPTIONS = ("Wide shot of the pier at night.", "Close-up of [character1] in the rain.", "She turns to the sea.")
 GLOBAL = "[character1] is a tall woman in a red coat on a rainy pier."
-HEIGHT, WIDTH = 64, 96  # small frames keep the tiny VAE's decode quick
+HEIGHT, WIDTH, FRAMES, CUTS = 64, 96, 25, (5, 17)  # a short small video keeps the tiny VAE's decode quick
 
 
 def _scene(shots: int):
     from engine import SceneSpec, Shot
 
-    # 33 frames of 64x96 = 9 latent frames of 4x6 = 24 tokens; cuts at frames 5 and 25 -> shots of 1, 5
-    # and 3 latent frames, so the second shot straddles the two ranks' halves (108 tokens each).
-    cuts = (5, 25) if shots == 3 else None
+    # 25 frames of 64x96 = 7 latent frames of 4x6 = 24 tokens; cuts at frames 5 and 17 -> shots of 2, 3
+    # and 2 latent frames (tokens [0, 48), [48, 120), [120, 168)), so the ranks' halves (84 tokens each)
+    # meet inside the second shot, in the middle of a frame.
+    cuts = CUTS if shots == 3 else None
     captions = tuple(Shot(c) for c in CAPTIONS[:shots])
-    return SceneSpec(GLOBAL, captions, num_frames=33, shot_cut_frames=cuts, height=HEIGHT, width=WIDTH)
+    return SceneSpec(GLOBAL, captions, num_frames=FRAMES, shot_cut_frames=cuts, height=HEIGHT, width=WIDTH)
 
 
 def _stored_latents() -> torch.Tensor:
-    return torch.randn((1, 16, 9, HEIGHT // 8, WIDTH // 8), generator=torch.Generator().manual_seed(11))
+    return torch.randn((1, 16, 7, HEIGHT // 8, WIDTH // 8), generator=torch.Generator().manual_seed(11))
 
 
 def _settings(attention: str):
@@ -92,7 +93,7 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         probe = pipe.transformer.blocks[-1].register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[1]))
         results = run_cases(pipe)
         probe.remove()
-        assert set(seen) == {108}, seen  # 9 latent frames x 24 tokens / 2
+        assert set(seen) == {84}, seen  # 7 latent frames x 24 tokens / 2
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -105,23 +106,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def parallel_results(tmp_path_factory):
+def results(tiny_pipe, tmp_path_factory):
+    """(one-process results, [rank 0's, rank 1's]); the ranks run while this process computes its own."""
     out = tmp_path_factory.mktemp("ulysses")
-    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
-    return [torch.load(out / f"rank{rank}.pt") for rank in range(WORLD)]
-
-
-@pytest.fixture(scope="module")
-def single_results(tiny_pipe):
+    ranks = mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=False)
     pipe, _ = tiny_pipe
-    return run_cases(pipe)
+    single = run_cases(pipe)
+    while not ranks.join():
+        pass
+    return single, [torch.load(out / f"rank{rank}.pt") for rank in range(WORLD)]
 
 
 CASES = ["full-1shot", "full-3shot", "sparse-1shot", "sparse-3shot", "regenerate-held", "vary-new-caption"]
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_two_processes_give_the_single_process_latents(parallel_results, single_results, case):
+def test_two_processes_give_the_single_process_latents(results, case):
+    single_results, parallel_results = results
     expected = single_results[case]
     for rank, results in enumerate(parallel_results):
         diff = (results[case] - expected).abs().max().item()
@@ -130,9 +131,9 @@ def test_two_processes_give_the_single_process_latents(parallel_results, single_
     assert torch.equal(parallel_results[0][case], parallel_results[1][case])  # every rank, the same latents
 
 
-def test_cases_differ_from_each_other(single_results):
+def test_cases_differ_from_each_other(results):
     """Guards the comparison above: attention mode, shot layout and edits all change the result."""
-    values = list(single_results.values())
+    values = list(results[0].values())
     for i in range(len(values)):
         for j in range(i + 1, len(values)):
             assert (values[i] - values[j]).abs().max() > 1e-3
@@ -162,40 +163,49 @@ def test_heads_and_tokens_that_do_not_split_are_refused(tiny_pipe, three_shot_sc
         pipe.shot_attention.parallel = None
 
 
-SCENE = {"global_caption": GLOBAL, "shots": [{"caption": c} for c in CAPTIONS], "shot_cut_frames": [5, 25]}
+SCENE = {
+    "global_caption": GLOBAL,
+    "shots": [{"caption": c} for c in CAPTIONS],
+    "num_frames": FRAMES,
+    "shot_cut_frames": list(CUTS),
+}
 
 
-def _cli(*args: str, torchrun: bool = False) -> subprocess.CompletedProcess:
+def _cli(*args: str, torchrun: bool = False) -> subprocess.Popen:
     launcher = [sys.executable]
     if torchrun:
         launcher += ["-m", "torch.distributed.run", f"--nproc-per-node={WORLD}", "--master-addr=127.0.0.1"]
         launcher += [f"--master-port={_free_port()}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [*launcher, "-m", "engine", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env
+    return subprocess.Popen(
+        [*launcher, "-m", "engine", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
 def test_cli_under_torchrun_writes_what_one_process_writes(tmp_path):
     scene = tmp_path / "scene.json"
     scene.write_text(json.dumps(SCENE))
-    common = ["--device", "cpu", "--steps", "2", "--height", str(HEIGHT), "--width", str(WIDTH)]
-    # Without torchrun, --parallel ulysses renders in this one process and says so.
-    alone = _cli("render", str(scene), "--out", str(tmp_path / "alone" / "render"), *common, "--parallel", "ulysses")
-    assert alone.returncode == 0, alone.stderr
-    assert "not launched by torchrun" in alone.stderr
-    parallel = _cli(
+    common = [
         "render",
         str(scene),
-        "--out",
-        str(tmp_path / "ulysses" / "render"),
-        *common,
-        "--parallel",
-        "ulysses",
-        torchrun=True,
-    )
-    assert parallel.returncode == 0, parallel.stderr
-    assert parallel.stderr.count("wrote ") == 1  # rank 0 only
+        *("--device", "cpu", "--steps", "2", "--height", str(HEIGHT), "--width", str(WIDTH)),
+    ]
+    # Without torchrun, --parallel ulysses renders in this one process and says so; both run at once.
+    runs = {
+        "alone": _cli(*common, "--out", str(tmp_path / "alone" / "render"), "--parallel", "ulysses"),
+        "ulysses": _cli(*common, "--out", str(tmp_path / "ulysses" / "render"), "--parallel", "ulysses", torchrun=True),
+    }
+    stderr = {}
+    for name, process in runs.items():
+        _, stderr[name] = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[name]
+    assert "not launched by torchrun" in stderr["alone"]
+    assert stderr["ulysses"].count("wrote ") == 1  # rank 0 only
 
     files = {p.relative_to(tmp_path / "alone") for p in (tmp_path / "alone").rglob("*")}
     assert files == {p.relative_to(tmp_path / "ulysses") for p in (tmp_path / "ulysses").rglob("*")}  # nothing else
