@@ -278,9 +278,21 @@ class RenderService:
     # -- running jobs --------------------------------------------------------------------------
 
     def run(self, request: RenderRequest | EditRequest) -> Iterator[RenderUpdate]:
-        """Queue the request and run it here at once (scripts and tests; the studio's worker runs the rest)."""
+        """Queue the request and run it here at once (scripts and tests; the studio's worker runs the rest).
+
+        A worker polling the same queue may claim the row between its creation and this claim;
+        then this follows that job to its end instead of running it twice.
+        """
         record = self.enqueue(request)[0]
-        return self.execute(self.storage.renders.claim(record.id))
+        try:
+            return self.execute(self.storage.renders.claim(record.id))
+        except InvalidTransitionError:
+            return self._follow(record.id)
+
+    def _follow(self, render_id: int) -> Iterator[RenderUpdate]:
+        while (record := self.storage.renders.get(render_id)).status in ("queued", "running"):
+            time.sleep(0.1)
+        yield RenderUpdate(record, record.message or record.error or record.status)
 
     edit = run  # a redo is a request like any other: the same queue-claim-execute path
 
