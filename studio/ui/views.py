@@ -502,7 +502,10 @@ class JobsView:
 
 
 def step_seconds(renders: list[RenderRecord]) -> float | None:
-    """The model's measured cost of one step (whole job time over its steps), from the latest finished job."""
+    """The model's measured cost of one step (whole job time over its steps), from the latest finished job.
+
+    A running job's own pace replaces it once it has taken a step (see `jobs_view`).
+    """
     for render in renders:
         if render.status == "done" and render.timings and render.timings.get("total_s"):
             return float(render.timings["total_s"]) / max(int(render.settings.get("steps", 1)), 1)
@@ -524,10 +527,11 @@ def jobs_view(storage: Storage, renders: list[RenderRecord] | None = None) -> Jo
         steps = int(render.settings.get("steps", 1))
         eta = ""
         if render.status == "running":
-            remaining = (1 - render.progress) * steps * per_step if per_step else None
-            ahead_s += remaining or 0.0
-            eta = f"about {remaining:.0f} s left" if remaining is not None else ""
-            line = render.message or "starting"
+            if render.progress > 0 and render.started_at is not None:  # its own measured pace is the best guess
+                elapsed = (datetime.now(UTC) - render.started_at).total_seconds()
+                per_step = elapsed / (render.progress * steps)
+            ahead_s += (1 - render.progress) * steps * per_step if per_step else 0.0
+            line = render.message or "starting"  # the engine's line, with its own ETA
         elif render.status == "queued":
             position += 1
             ahead_s += steps * per_step if per_step else 0.0
