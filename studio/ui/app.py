@@ -318,7 +318,7 @@ class StudioUI:
     @user_errors
     def cancel_current(self, scene_id: Any) -> dict[Any, Any]:
         """The header's Cancel: the scene's running job, else its next queued one."""
-        jobs = [r for r in self.storage.renders.list_for_scene(required_id(scene_id, "scene"))]
+        jobs = self.storage.renders.list_for_scene(required_id(scene_id, "scene"))
         live = [r for r in jobs if r.status == "running"] or sorted(
             (r for r in jobs if r.status == "queued"), key=lambda r: r.id
         )
