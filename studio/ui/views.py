@@ -16,10 +16,10 @@ from typing import Any
 
 from engine import HoloCineError
 from engine.text import MAX_TEXT_TOKENS, count_tokens
-from storage import CharacterRecord, RenderRecord, SceneWithShots, Storage, TakeRecord
+from storage import RenderRecord, SceneWithShots, Storage, TakeRecord
 from storage.media import render_media_dir
 
-from ..compiler import scene_frames, scene_prompt, shot_caption
+from ..compiler import SceneBrief, scene_frames, scene_prompt, shot_caption
 from ..jobs import JobSpec
 from ..renders import SceneCut, brief_of, preview_path
 
@@ -145,7 +145,7 @@ def board_view(
     names = {c.id: Chip(c.tag, c.name or c.tag) for c in cast}
     brief = brief_of(scene, cast)
     selected_takes = storage.takes.selected_for_scene(scene.scene.id)
-    frames = _shot_frames(scene, cast)
+    frames, timing_problem = _shot_frames(brief)
     rendering = rendering or {}
     cards = []
     for index, shot in enumerate(scene.shots):
@@ -168,7 +168,8 @@ def board_view(
                 selected=shot.id == selected_id,
             )
         )
-    return BoardView(scene.scene.id, tuple(cards), _timeline(scene, cast, frames, selected_id, tokenizer), selected_id)
+    timeline = _timeline(scene, brief, frames, timing_problem, selected_id, tokenizer)
+    return BoardView(scene.scene.id, tuple(cards), timeline, selected_id)
 
 
 def _status(take: TakeRecord | None, caption: str, rendering: bool) -> tuple[str, str]:
@@ -189,37 +190,33 @@ def _picture(storage: Storage, take: TakeRecord | None, preview: Path | None) ->
     return None
 
 
-def _shot_frames(scene: SceneWithShots, cast: list[CharacterRecord]) -> list[int] | None:
-    """Each shot's frames on the 4t+1 grid, or None while the timing is out of the model's range."""
-    if not scene.shots:
-        return []
+def _shot_frames(brief: SceneBrief) -> tuple[list[int] | None, str | None]:
+    """Each shot's frames on the 4t+1 grid; or None and why, while the timing is out of the model's range."""
+    if not brief.shots:
+        return [], None
     try:
-        num_frames, cuts = scene_frames(brief_of(scene, cast))
-    except HoloCineError:
-        return None
+        num_frames, cuts = scene_frames(brief)
+    except HoloCineError as error:
+        return None, str(error)
     bounds = [0, *cuts, num_frames]
-    return [end - start for start, end in zip(bounds, bounds[1:])]
+    return [end - start for start, end in zip(bounds, bounds[1:])], None
 
 
 def _timeline(
     scene: SceneWithShots,
-    cast: list[CharacterRecord],
+    brief: SceneBrief,
     frames: list[int] | None,
+    timing_problem: str | None,
     selected_id: int | None,
     tokenizer: Any,
 ) -> Timeline:
-    brief = brief_of(scene, cast)
     if not scene.shots:
         return Timeline((), "no shots yet", "", False)
     tokens = count_tokens(tokenizer, scene_prompt(brief))
     token_text = f"{tokens} / {MAX_TEXT_TOKENS} tokens"
     over_tokens = tokens > MAX_TEXT_TOKENS
     if frames is None:
-        try:
-            scene_frames(brief)
-        except HoloCineError as error:
-            return Timeline((), f"cannot render: {error}", token_text, True)
-    assert frames is not None
+        return Timeline((), f"cannot render: {timing_problem}", token_text, True)
     total = sum(frames)
     segments = tuple(
         Segment(i + 1, f, round(100 * f / total, 3), shot.id == selected_id)
