@@ -114,6 +114,7 @@ class Character(Base):
     description: Mapped[str] = mapped_column(Text)
     notes: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    reference_path: Mapped[str | None] = mapped_column(Text)
 
     __mapper_args__ = {"version_id_col": version, **_VERSIONED}
 
@@ -166,6 +167,7 @@ class Shot(Base):
     dialogue: Mapped[str] = mapped_column(Text)
     notes: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    keyframe_path: Mapped[str | None] = mapped_column(Text)
 
     characters: Mapped[list[Character]] = relationship(secondary=shot_characters, passive_deletes=True)
 

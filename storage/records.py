@@ -32,6 +32,7 @@ class CharacterRecord:
     description: str
     notes: str
     version: int
+    reference_path: str | None = None  # the character's reference image, relative to the data directory
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class ShotRecord:
     notes: str
     character_ids: tuple[int, ...]  # ascending
     version: int
+    keyframe_path: str | None = None  # the shot's keyframe image, relative to the data directory
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def test_revisions_one_by_one_up_and_down(db):
     with db.engine.begin() as connection:
         config = alembic_config(connection)
         revisions = [r.revision for r in ScriptDirectory.from_config(config).walk_revisions()][::-1]
-        assert revisions == ["0001_storyboard", "0002_renders", "0003_render_jobs"]
+        assert revisions == ["0001_storyboard", "0002_renders", "0003_render_jobs", "0004_pictures"]
         command.upgrade(config, "0001_storyboard")
     assert tables(db) == STORYBOARD_TABLES | {"alembic_version"}
     assert head_revision(db) == "0001_storyboard"
