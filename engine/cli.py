@@ -114,7 +114,7 @@ def read_scene(path: Path) -> SceneSpec:
         raise SceneValidationError("scene", f"file {path} does not exist") from error
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise SceneValidationError("scene", f"{path} is not valid JSON ({error})") from error
-    return SceneSpec.from_dict(data)
+    return SceneSpec.from_dict(data, base_dir=path.parent)  # picture paths are relative to the JSON file
 
 
 def render(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ then one `ShotDecoded` per shot in time order, then `SceneFinished`; or `Cancell
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -50,6 +50,7 @@ class SceneFinished:
     video: torch.Tensor = field(repr=False)  # (3, T, H, W) in [-1, 1]
     timings: dict[str, float]
     peak_memory_bytes: int | None = None  # most GPU memory allocated during the render; None off CUDA
+    pictures: tuple[dict[str, Any], ...] = ()  # each keyframe / reference used: source, sha256, fit, latent frame
 
 
 @dataclass(frozen=True)

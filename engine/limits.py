@@ -19,6 +19,7 @@ from typing import Any
 
 MAX_SCENE_FRAMES = 481  # twice HoloCine's trained 241 frames, on the 4t+1 grid
 MAX_SHOTS = 64  # each shot needs at least 5 frames and a caption inside umT5's 512 tokens
+MAX_REFERENCES = 8  # reference images per scene: each is one more latent frame every shot attends to
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ def build_manifest(
                 zip(scene.captions, layout.frame_ranges, layout.latent_ranges)
             )
         ],
+        "pictures": list(finished.pictures),  # keyframes and references: sha256, how fitted, latent frame
         "seed": settings.seed,
         "settings": settings.to_dict(),
         "engine": engine.to_dict(),

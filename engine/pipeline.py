@@ -22,6 +22,7 @@ from diffusers.utils.torch_utils import get_module_execution_device, randn_tenso
 from . import limits
 from .attention import AttentionMode, ShotAttention, ShotTokenLayout, install_shot_attention, resolve_sparse_backend
 from .attention.context import ATTENTION_MODES
+from .conditioning import HeldPictures, hold_pictures
 from .decode import decode_latent_ranges
 from .editing import SceneEdit
 from .errors import HoloCineError, SceneValidationError
@@ -201,10 +202,19 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                     "step_cache", "the step cache cannot run with context parallelism (ranks could skip differently)"
                 )
             tokens_per_frame = (filled.height // self.spatial_factor) * (filled.width // self.spatial_factor)  # type: ignore[operator]
-            parallel.check_tokens(latent_frame_count(layout.num_frames), tokens_per_frame)
-        prompt_spans(tokenize_prompt(self.tokenizer, filled.prompt, field="prompt"), layout.num_shots)
+            parallel.check_tokens(len(filled.references) + latent_frame_count(layout.num_frames), tokens_per_frame)
+        prompt_spans(
+            tokenize_prompt(self.tokenizer, filled.model_prompt, field="prompt"),
+            len(filled.references) + layout.num_shots,
+        )
         tokenize_prompt(self.tokenizer, filled.negative_prompt, field="negative_prompt")  # type: ignore[arg-type]
         return filled, layout
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        """What the VAE encodes -> the normalised latents the DiT denoises (inverse of `denormalize`)."""
+        mean = torch.tensor(self.vae.config.latents_mean).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
+        std = torch.tensor(self.vae.config.latents_std).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
+        return (z - mean) / std
 
     def denormalize(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents -> what the VAE decodes, computed exactly as diffusers' Wan pipeline does."""
@@ -218,23 +228,29 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
             return self.transformer, "high_noise"
         return self.transformer_2, "low_noise"
 
-    def _keep_held_text(self, positive: EncodedPrompt, edit: SceneEdit) -> EncodedPrompt:
-        """Held shots see the prompt they were rendered with; redone shots see the new one.
+    def _keep_held_text(self, positive: EncodedPrompt, edit: SceneEdit, num_references: int) -> EncodedPrompt:
+        """Held shots see the prompt they were rendered with; redone shots (and references) the new one.
 
         Both prompts' embeddings go side by side as one text sequence; each shot's window
         selects its keys from one half, so a held shot's cross-attention is unchanged.
+        Window rows are the model's shots: `num_references` reference shots, then the scene's.
         """
         kept_prompt = edit.kept_prompt
         assert kept_prompt is not None and positive.text_windows is not None
-        kept = self.encode_prompt(kept_prompt.prompt, len(kept_prompt.shots), field="prompt")
+        kept_references = len(kept_prompt.references)
+        kept = self.encode_prompt(
+            kept_prompt.model_prompt, kept_references + len(kept_prompt.shots), field="prompt"
+        )
         assert kept.text_windows is not None
         new_windows = positive.text_windows
-        windows = torch.zeros(new_windows.shape[0], kept.text_windows.shape[1] + new_windows.shape[1], dtype=torch.bool)
-        for shot in range(new_windows.shape[0]):
-            if shot in edit.held_shots and shot < kept.text_windows.shape[0]:
-                windows[shot, : kept.text_windows.shape[1]] = kept.text_windows[shot]
+        kept_width = kept.text_windows.shape[1]
+        windows = torch.zeros(new_windows.shape[0], kept_width + new_windows.shape[1], dtype=torch.bool)
+        for row in range(new_windows.shape[0]):
+            shot = row - num_references
+            if shot in edit.held_shots and shot < len(kept_prompt.shots):
+                windows[row, :kept_width] = kept.text_windows[kept_references + shot]
             else:
-                windows[shot, kept.text_windows.shape[1] :] = new_windows[shot]
+                windows[row, kept_width:] = new_windows[row]
         embeddings = torch.cat([kept.embeddings, positive.embeddings], dim=1)
         return EncodedPrompt(embeddings, windows, positive.num_tokens)
 
@@ -273,7 +289,8 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
     ) -> Iterator[RenderEvent]:
         """Render `scene`, yielding progress, previews, each decoded shot, then the scene.
 
-        With `edit`, some shots are held to stored latents (see `engine.editing`).
+        With `edit`, some shots are held to stored latents (see `engine.editing`); the scene's
+        keyframes and reference images are held likewise (see `engine.conditioning`).
         """
         started = time.perf_counter()
         settings = settings or RenderSettings()
@@ -284,10 +301,11 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         device = self._execution_device
         reset_peak_memory(device)
 
-        # 2. Encode the scene prompt (with shot windows) and the negative prompt (without).
-        positive = self.encode_prompt(scene.prompt, layout.num_shots, field="prompt")
-        if edit is not None and edit.kept_prompt is not None and edit.kept_prompt.prompt != scene.prompt:
-            positive = self._keep_held_text(positive, edit)
+        # 2. Encode the scene prompt (with a window per reference and per shot) and the negative prompt (without).
+        num_references = len(scene.references)
+        positive = self.encode_prompt(scene.model_prompt, num_references + layout.num_shots, field="prompt")
+        if edit is not None and edit.kept_prompt is not None and edit.kept_prompt.model_prompt != scene.model_prompt:
+            positive = self._keep_held_text(positive, edit, num_references)
         use_cfg = settings.guidance_scale > 1.0
         negative_encoded = self.encode_prompt(scene.negative_prompt, None, field="negative_prompt") if use_cfg else None
         encoded_at = time.perf_counter()
@@ -299,7 +317,9 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         boundary_timestep = settings.boundary_ratio * scheduler.config.num_train_timesteps
         guidance_2 = settings.guidance_scale if settings.guidance_scale_2 is None else settings.guidance_scale_2
 
-        # 4. Initial noise, seeded on the CPU so a seed means the same video on every device.
+        # 4. Initial noise, seeded on the CPU so a seed means the same video on every device; the
+        #    scene's noise is drawn first, so references do not change it. Held frames (pictures,
+        #    kept shots) and the starting point of a vary, over the model's sequence.
         spatial = int(self.vae.config.scale_factor_spatial)
         shape = (
             1,
@@ -310,24 +330,27 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         )
         generator = torch.Generator("cpu").manual_seed(settings.seed)
         noise = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-        latents, first_step = noise, 0
-        if edit is not None:
-            if tuple(edit.stored.shape) != shape:
-                raise SceneValidationError(
-                    "latents",
-                    f"stored latents are {tuple(edit.stored.shape)} but the scene now needs {shape}: "
-                    "its shots, length or size changed since that render",
-                )
-            stored = edit.stored.to(device, torch.float32)
-            held = edit.held_frames(layout).to(device).view(1, 1, -1, 1, 1)
-            # As diffusers' image-to-image: strength is the share of the schedule run again, from its end.
-            first_step = settings.steps - int(settings.steps * edit.strength)
+        if num_references:
+            reference_noise = randn_tensor(
+                (*shape[:2], num_references, *shape[3:]), generator=generator, device=device, dtype=torch.float32
+            )
+            noise = torch.cat([reference_noise, noise], dim=2)
+        pictures = hold_pictures(self, scene, layout, shape)
+        stored, held_frames, first_step = self._held_latents(pictures, edit, layout, shape, settings)
+        held = held_frames.to(device).view(1, 1, -1, 1, 1)
+        stored = stored.to(device)
+        latents = noise
+        if edit is not None:  # as diffusers' image-to-image: strength is the share of the schedule run again
             start_sigma = scheduler.sigmas[first_step]
             latents = (1 - start_sigma) * stored + start_sigma * noise
             scheduler.set_begin_index(first_step)
+        holding = bool(held_frames.any())
         patch = self.transformer.config.patch_size
         tokens_per_frame = (shape[3] // patch[1]) * (shape[4] // patch[2])
-        token_layout = ShotTokenLayout(layout.token_ranges(tokens_per_frame), tokens_per_frame)
+        model_ranges = pictures.model_ranges(layout)
+        token_layout = ShotTokenLayout(
+            tuple((a * tokens_per_frame, b * tokens_per_frame) for a, b in model_ranges), tokens_per_frame
+        )
 
         # 5. Denoise, with this render's LoRAs active and, if asked, a step cache that lives
         #    only for this render (so no cached state crosses scenes or layouts).
@@ -345,7 +368,7 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 if cancel is not None and cancel.is_set():
                     yield Cancelled(step=i)
                     return
-                if edit is not None:  # held shots: their stored latents at this step's noise level
+                if holding:  # held frames: their clean latents at this step's noise level
                     sigma_now = scheduler.sigmas[i]
                     latents = torch.where(held, (1 - sigma_now) * stored + sigma_now * noise, latents)
                 model, expert = self._expert_for(t, boundary_timestep)
@@ -357,7 +380,7 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 sigma = scheduler.sigmas[i]
                 step = i + 1
                 if settings.preview_every and (step % settings.preview_every == 0 or step == settings.steps):
-                    x0 = latents - sigma * velocity.float()
+                    x0 = (latents - sigma * velocity.float())[:, :, num_references:]
                     yield Preview(step=step, images=tuple(self.previewer.shot_images(x0, layout.latent_ranges)))
                 latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
                 elapsed = time.perf_counter() - denoise_started
@@ -373,8 +396,9 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
             if settings.step_cache:
                 for expert_model in experts:
                     expert_model.disable_cache()
-        if edit is not None:  # held shots end exactly where they were
+        if holding:  # held frames end exactly where they were
             latents = torch.where(held, stored, latents)
+        latents = latents[:, :, num_references:]  # reference shots never leave the model
         denoised_at = time.perf_counter()
 
         # 6. Decode shot by shot, in time order.
@@ -399,7 +423,37 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 "step_s": (denoised_at - encoded_at) / settings.steps,
             },
             peak_memory_bytes=peak_memory(device),
+            pictures=tuple(use.to_dict() for use in pictures.uses),
         )
+
+    def _held_latents(
+        self,
+        pictures: HeldPictures,
+        edit: SceneEdit | None,
+        layout: ShotLayout,
+        shape: tuple[int, ...],
+        settings: RenderSettings,
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """The clean latents over the model's sequence, which frames are held, and the first step.
+
+        A kept shot of an edit stays exactly as stored (its keyframe, if any, is in it already);
+        pictures hold every other frame they name. Unheld frames carry the edit's stored latents,
+        the starting point of a vary.
+        """
+        stored, held = pictures.latents, pictures.mask.clone()
+        if edit is None:
+            return stored, held, 0
+        if tuple(edit.stored.shape) != shape:
+            raise SceneValidationError(
+                "latents",
+                f"stored latents are {tuple(edit.stored.shape)} but the scene now needs {tuple(shape)}: "
+                "its shots, length or size changed since that render",
+            )
+        r = pictures.num_references
+        kept = torch.cat([torch.zeros(r, dtype=torch.bool), edit.held_frames(layout)])
+        scene_stored = torch.cat([torch.zeros(*shape[:2], r, *shape[3:]), edit.stored.float().cpu()], dim=2)
+        stored = torch.where((pictures.mask & ~kept).view(1, 1, -1, 1, 1), stored, scene_stored)
+        return stored, held | kept, settings.steps - int(settings.steps * edit.strength)
 
     def __call__(self, scene: SceneSpec, settings: RenderSettings | None = None, **kwargs) -> SceneFinished:
         """Run a render to the end and return the finished scene."""

@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import limits
 from .errors import SceneValidationError
+from .pictures import Picture, Reference
 
 GLOBAL_TAG = "[global caption]"
 PER_SHOT_TAG = "[per shot caption]"
@@ -60,10 +62,15 @@ def with_shot_count(global_caption: str, num_shots: int) -> str:
 
 @dataclass(frozen=True)
 class Shot:
-    """One shot: what the camera sees, and optionally how many frames it lasts."""
+    """One shot: what the camera sees, optionally how many frames it lasts and the picture it opens on.
+
+    A keyframe becomes the shot's first latent frame, held at every denoising step
+    (`engine.conditioning`), so the shot starts on it and every other shot sees it.
+    """
 
     caption: str
     frames: int | None = None
+    keyframe: Picture | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,7 @@ class SceneSpec:
     height: int | None = None
     width: int | None = None
     negative_prompt: str | None = None
+    references: tuple[Reference, ...] = ()  # hidden one-frame shots before the scene (engine.conditioning)
 
     def __post_init__(self) -> None:
         if not isinstance(self.global_caption, str) or not self.global_caption.strip():
@@ -238,10 +246,31 @@ class SceneSpec:
                 require_in_range(name, value, allowed)
         if self.num_frames is not None:
             require_in_range("num_frames", self.num_frames, limits.FRAMES)
+        if len(self.references) > limits.MAX_REFERENCES:
+            raise SceneValidationError(
+                "references", f"a scene holds at most {limits.MAX_REFERENCES} reference images, got {len(self.references)}"
+            )
+        for i, reference in enumerate(self.references):
+            if not isinstance(reference.caption, str) or not reference.caption.strip():
+                raise SceneValidationError(f"references[{i}].caption", "must be a non-empty string")
+            for tag in (GLOBAL_TAG, PER_SHOT_TAG, SHOT_CUT_TAG):
+                if tag in reference.caption:
+                    raise SceneValidationError(f"references[{i}].caption", f"must not contain the tag {tag}")
 
     @property
     def captions(self) -> tuple[str, ...]:
         return tuple(s.caption for s in self.shots)
+
+    @property
+    def model_prompt(self) -> str:
+        """What the text encoder reads: the prompt with the reference shots' captions first.
+
+        Equal to `prompt` without references; with them, each reference is one more window
+        (global caption + its caption), in order before the scene's shots.
+        """
+        if not self.references:
+            return self.prompt
+        return format_prompt(self.full_global_caption, (*(r.caption for r in self.references), *self.captions))
 
     @property
     def full_global_caption(self) -> str:
@@ -270,11 +299,15 @@ class SceneSpec:
         return cls(global_caption=global_caption, shots=tuple(Shot(c) for c in captions), **kwargs)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SceneSpec:
-        """Read the SCENE.json form: structured (`global_caption` + `shots`) or raw (`prompt`)."""
+    def from_dict(cls, data: Mapping[str, Any], base_dir: Path | None = None) -> SceneSpec:
+        """Read the SCENE.json form: structured (`global_caption` + `shots`) or raw (`prompt`).
+
+        Picture paths (`shots[i].keyframe`, `references[i].image`) are relative to `base_dir`,
+        the JSON file's folder; each is read and checked here, so a bad one fails before a render.
+        """
         if not isinstance(data, Mapping):
             raise SceneValidationError("scene", "must be a JSON object")
-        common = {"num_frames", "shot_cut_frames", "fps", "negative_prompt", "height", "width"}
+        common = {"num_frames", "shot_cut_frames", "fps", "negative_prompt", "height", "width", "references"}
         if "prompt" in data:
             allowed = common | {"prompt"}
         else:
@@ -292,6 +325,8 @@ class SceneSpec:
             if not isinstance(cuts, list):
                 raise SceneValidationError("shot_cut_frames", "must be a list of frame numbers")
             kwargs["shot_cut_frames"] = tuple(cuts)
+        if data.get("references") is not None:
+            kwargs["references"] = _read_references(data["references"], data, base_dir)
         if "prompt" in data:
             if not isinstance(data["prompt"], str):
                 raise SceneValidationError("prompt", "must be a string")
@@ -306,24 +341,86 @@ class SceneSpec:
             if not isinstance(raw, Mapping):
                 raise SceneValidationError(f"shots[{i}]", "must be an object with a caption")
             for key in raw:
-                if key not in ("caption", "frames"):
-                    raise SceneValidationError(f"shots[{i}].{key}", "is not a shot field; allowed: caption, frames")
-            shots.append(Shot(caption=raw.get("caption", ""), frames=raw.get("frames")))
+                if key not in ("caption", "frames", "keyframe"):
+                    raise SceneValidationError(
+                        f"shots[{i}].{key}", "is not a shot field; allowed: caption, frames, keyframe"
+                    )
+            keyframe = None
+            if raw.get("keyframe") is not None:
+                keyframe = _read_picture(raw["keyframe"], f"shots[{i}].keyframe", base_dir)
+            shots.append(Shot(caption=raw.get("caption", ""), frames=raw.get("frames"), keyframe=keyframe))
         return cls(global_caption=data["global_caption"], shots=tuple(shots), **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "global_caption": self.global_caption,
-            "shots": [
-                {"caption": s.caption, **({"frames": s.frames} if s.frames is not None else {})} for s in self.shots
-            ],
-        }
+        """The SCENE.json form; pictures appear as the paths they were read from."""
+        shots = []
+        for s in self.shots:
+            shot: dict[str, Any] = {"caption": s.caption}
+            if s.frames is not None:
+                shot["frames"] = s.frames
+            if s.keyframe is not None:
+                shot["keyframe"] = s.keyframe.source
+            shots.append(shot)
+        out: dict[str, Any] = {"global_caption": self.global_caption, "shots": shots}
         for key in ("num_frames", "fps", "negative_prompt", "height", "width"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         if self.shot_cut_frames is not None:
             out["shot_cut_frames"] = list(self.shot_cut_frames)
+        if self.references:
+            out["references"] = [
+                {"image": r.picture.source, "caption": r.caption, **({"tag": r.tag} if r.tag else {})}
+                for r in self.references
+            ]
         return out
+
+
+def _read_picture(value: Any, field: str, base_dir: Path | None) -> Picture:
+    if not isinstance(value, str) or not value.strip():
+        raise SceneValidationError(field, f"must be the path of an image file, got {value!r}")
+    path = Path(value)
+    if not path.is_absolute():
+        path = (base_dir or Path.cwd()) / path
+    return Picture.open(path, field)
+
+
+def reference_caption(global_caption: str, tag: str | None) -> str:
+    """A reference's default caption: the global caption's sentences that name its tag.
+
+    That is where a scene introduces a character ("[character1] is Dot: a red circle."),
+    so the hidden reference shot is captioned with the character's description.
+    """
+    if tag:
+        sentences = re.split(r"(?<=[.!?])\s+", global_caption.strip())
+        naming = [s for s in sentences if tag in s]
+        return " ".join(naming) if naming else tag
+    return "A reference image."
+
+
+def _read_references(value: Any, data: Mapping[str, Any], base_dir: Path | None) -> tuple[Reference, ...]:
+    if not isinstance(value, list):
+        raise SceneValidationError("references", 'must be a list of {"image", "tag"?, "caption"?} objects')
+    global_caption = data.get("global_caption") if isinstance(data.get("global_caption"), str) else ""
+    if isinstance(data.get("prompt"), str):
+        global_caption = parse_prompt(data["prompt"])[0]
+    references = []
+    for i, raw in enumerate(value):
+        if not isinstance(raw, Mapping):
+            raise SceneValidationError(f"references[{i}]", "must be an object with an image path")
+        for key in raw:
+            if key not in ("image", "tag", "caption"):
+                raise SceneValidationError(
+                    f"references[{i}].{key}", "is not a reference field; allowed: image, tag, caption"
+                )
+        tag = raw.get("tag")
+        if tag is not None and (not isinstance(tag, str) or not re.fullmatch(r"\[[^\[\]]+\]", tag)):
+            raise SceneValidationError(f"references[{i}].tag", f'must be a tag such as "[character1]", got {tag!r}')
+        caption = raw.get("caption")
+        if caption is None:
+            caption = reference_caption(global_caption, tag)
+        picture = _read_picture(raw.get("image"), f"references[{i}].image", base_dir)
+        references.append(Reference(picture, caption, tag))
+    return tuple(references)
 
 
 def format_prompt(global_caption: str, captions: Sequence[str]) -> str:

@@ -135,15 +135,13 @@ def encode_clips(
     """
     vae = pipe.vae
     device = next(vae.parameters()).device
-    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1)
     encoded: list[EncodedClip] = []
     pending: list[tuple[np.ndarray, SceneSpec, ShotLayout, torch.Tensor | None]] = []
 
     def flush() -> None:
         pixels = torch.cat([pixels_to_unit(frames) for frames, _, _, _ in pending]).to(device, vae.dtype)
-        z = vae.encode(pixels).latent_dist.mode().float().cpu()
-        for latents, (_, scene, layout, weights) in zip((z - mean) / std, pending):
+        z = pipe.normalize(vae.encode(pixels).latent_dist.mode().float().cpu())
+        for latents, (_, scene, layout, weights) in zip(z, pending):
             prompt = pipe.encode_prompt(scene.prompt, layout.num_shots, field="prompt")
             text = prompt.embeddings[0, : prompt.num_tokens].float().cpu()
             encoded.append(EncodedClip(latents, text, prompt.text_windows, layout, weights))
