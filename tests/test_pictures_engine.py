@@ -150,7 +150,7 @@ def test_a_redo_keeps_held_shots_and_holds_the_redone_shots_keyframe(tiny_pipe):
     scene = _scene((None, keyframe), [reference])
     events = list(regenerate(pipe, scene, original.latents, 1, replace(SETTINGS, seed=9)))
     redone = next(e for e in events if isinstance(e, SceneFinished))
-    (start, end), (kept_start, kept_end) = redone.layout.latent_ranges[1], redone.layout.latent_ranges[0]
+    (start, _), (kept_start, kept_end) = redone.layout.latent_ranges[1], redone.layout.latent_ranges[0]
     assert torch.equal(redone.latents[:, :, kept_start:kept_end], original.latents[:, :, kept_start:kept_end])
     expected = encode_still(pipe, keyframe.fitted(32, 32)[0], opens_video=False)
     assert torch.equal(redone.latents[:, :, start : start + 1], expected)
