@@ -38,12 +38,14 @@ from .records import (
     SceneWithShots,
     ShotRecord,
     TakeRecord,
+    WorkerRecord,
 )
 from .render_status import ALLOWED_TRANSITIONS, FINISHED_STATUSES, RenderKind, RenderStatus
 from .renders import RenderRepository
 from .scenes import SceneFields, SceneRepository
 from .shots import ShotFields, ShotRepository
 from .takes import TakeRepository
+from .workers import WorkerRepository
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -79,6 +81,8 @@ __all__ = [
     "StorageValidationError",
     "TakeRecord",
     "TakeRepository",
+    "WorkerRecord",
+    "WorkerRepository",
     "alembic_config",
     "build_storage",
     "project_media_dir",

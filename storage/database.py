@@ -6,8 +6,16 @@ foreign keys so ON DELETE CASCADE works, a busy timeout so a second writer waits
 failing, and `BEGIN IMMEDIATE` so every transaction holds the write lock from its first
 read. The last one matters: a repository reads a row, checks it, then writes; with SQLite's
 default deferred BEGIN another writer could commit in between and the write would fail with
-"database is locked" even though it would have succeeded a moment later. Any other
-SQLAlchemy URL works unchanged, with the backend's own isolation.
+"database is locked" even though it would have succeeded a moment later.
+
+PostgreSQL (`postgresql+psycopg://...`, a team's shared database) gets the same one-writer
+guarantee where the repositories rely on it: they read, check, then write (the next free
+position, the lowest free character tag), which under READ COMMITTED two studios could
+interleave. Every transaction therefore takes one transaction-scoped advisory lock first, the
+equivalent of `BEGIN IMMEDIATE`, except the queue's hot paths (`transaction(exclusive=False)`:
+claiming a job with `FOR UPDATE SKIP LOCKED`, progress, heartbeats), which touch one row each,
+are guarded by row locks and the status column, and so never wait behind a storyboard edit.
+Any other SQLAlchemy URL works unchanged, with the backend's own isolation.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session
@@ -31,6 +39,9 @@ from .errors import DatabaseError
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DATABASE_FILE = "studio.db"
 BUSY_TIMEOUT_MS = 10_000
+# The PostgreSQL advisory lock every exclusive transaction holds until it ends: one number,
+# the same in every studio and worker process sharing the database.
+WRITER_LOCK_KEY = 0x486F6C6F  # "Holo"
 
 
 class Database:
@@ -60,22 +71,32 @@ class Database:
         event.listen(engine, "begin", _begin_immediate)
         return engine
 
+    @property
+    def backend(self) -> str:
+        """"sqlite", "postgresql", ...: for the few statements that differ between backends."""
+        return self.url.get_backend_name()
+
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
+    def transaction(self, *, exclusive: bool = True) -> Iterator[Session]:
         """A session inside one transaction: committed when the block ends, rolled back if it raises.
 
         Objects stay readable after the commit (`expire_on_commit=False`) so a repository can
         turn them into records without another round trip. A failure of the database itself
         becomes `DatabaseError`, so callers above storage never need to know SQLAlchemy.
+        `exclusive=False` is for single-row queue updates that row locks guard (see the module
+        docstring); on SQLite every transaction holds the write lock regardless.
         """
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                if exclusive and self.backend == "postgresql":
+                    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITER_LOCK_KEY})
                 yield session
         except DBAPIError as error:
             where = self.url.render_as_string(hide_password=True)
             raise DatabaseError(
-                f"the database {where} could not complete the change ({error.orig}); nothing was saved. "
-                "Try again; if it keeps failing, check that the file is writable and the disk has free space"
+                f"the database {where} could not complete the change ({_first_line(error.orig or error)}); "
+                "nothing was saved. Try again; if it keeps failing, check that the file is writable and the disk "
+                "has free space, or that the database server is running"
             ) from error
 
     def migrate(self) -> None:

@@ -21,6 +21,7 @@ from .scene_check import SceneCheck
 from .scenes import SceneRepository
 from .shots import ShotRepository
 from .takes import TakeRepository
+from .workers import WorkerRepository
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Storage:
     shots: ShotRepository
     renders: RenderRepository
     takes: TakeRepository
+    workers: WorkerRepository
 
     def recover(self) -> int:
         """Start-up crash recovery: renders a killed process was running become interrupted (queued ones wait),
@@ -109,4 +111,5 @@ def build_storage(
         shots=ShotRepository(database, clock, scene_check),
         renders=RenderRepository(database, clock),
         takes=TakeRepository(database, clock),
+        workers=WorkerRepository(database, clock),
     )

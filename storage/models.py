@@ -33,7 +33,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from .records import CharacterRecord, ProjectRecord, RenderRecord, SceneRecord, ShotRecord, TakeRecord
+from .records import CharacterRecord, ProjectRecord, RenderRecord, SceneRecord, ShotRecord, TakeRecord, WorkerRecord
 from .render_status import RENDER_KINDS, RENDER_STATUSES, RenderKind, RenderStatus
 
 
@@ -203,6 +203,10 @@ class Render(Base):
     message: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(default=False, server_default=false())
     dismissed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The worker that claimed the job (None: queued, or run by a script's own `claim`).
+    worker_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("workers.id", ondelete="SET NULL"), index=True
+    )
 
     # Every UPDATE of a render names the status it was read in (WHERE status = ...): a cancel
     # and a "done" racing on another backend cannot both win. Only the repository sets it.
@@ -210,6 +214,30 @@ class Render(Base):
 
     def to_record(self) -> RenderRecord:
         return _snapshot(self, RenderRecord)
+
+
+class Worker(Base):
+    """A render worker process (a thread in the studio, or a Ray actor on a GPU node) while it lives.
+
+    It registers when it starts, beats every few seconds, and gets `ended_at` when it stops or
+    when the studio's supervisor finds it dead; rows are kept, so a job always says where it ran.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int]
+    device: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(Text)
+    memory: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+    def to_record(self) -> WorkerRecord:
+        return _snapshot(self, WorkerRecord)
 
 
 class Take(Base):

@@ -93,6 +93,28 @@ class RenderRecord:
     message: str | None  # the running job's latest progress line ("Step 3/50, ETA 40 s"), for every viewer
     cancel_requested: bool  # the worker stops the running job after its current step
     dismissed: bool  # taken off the Jobs panel; the render and its takes stay
+    worker_id: str | None = None  # the worker that claimed it (see WorkerRecord), None if none did
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A render worker: where it runs and on what, and whether it is still alive."""
+
+    id: str
+    host: str
+    pid: int
+    device: str  # "cuda:0", "cpu"
+    model: str  # the engine's model name
+    memory: str  # the memory preset it runs with ("high", "balanced", "low")
+    started_at: datetime
+    heartbeat_at: datetime  # refreshed every few seconds while it lives
+    ended_at: datetime | None  # it stopped, or the supervisor found it dead
+    end_reason: str | None
+
+    @property
+    def label(self) -> str:
+        """How the Jobs panel names it: "gpu-node-2 (pid 4242) · cuda:0"."""
+        return f"{self.host} (pid {self.pid}) · {self.device}"
 
 
 @dataclass(frozen=True)

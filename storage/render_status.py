@@ -17,8 +17,9 @@ RenderKind = Literal["render", "regenerate", "vary", "extend"]
 RENDER_STATUSES: tuple[RenderStatus, ...] = get_args(RenderStatus)
 RENDER_KINDS: tuple[RenderKind, ...] = get_args(RenderKind)
 
-# "interrupted" is reached only by start-up recovery: a job the killed process had queued or
-# was running. Nothing resumes it behind the user's back; they render again.
+# "interrupted" is reached only by start-up recovery (a job the killed process had queued or
+# was running) and by the studio's worker supervisor (a job whose worker died). Nothing
+# resumes it behind the user's back; they render again (Retry).
 ALLOWED_TRANSITIONS: dict[RenderStatus, frozenset[RenderStatus]] = {
     "queued": frozenset({"running", "cancelled", "interrupted"}),
     "running": frozenset({"done", "failed", "cancelled", "interrupted"}),

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from . import validation as check
 from .errors import InvalidTransitionError, StorageValidationError
 from .media import relative_media_path
-from .models import Render, Scene
+from .models import Render, Scene, Worker
 from .records import RenderRecord
 from .render_status import FINISHED_STATUSES, RENDER_KINDS, UNFINISHED_STATUSES, RenderKind, check_transition
 from .rows import Repository, flush_guarded, get_row
+from .workers import HEARTBEAT_TIMEOUT_S
 
 INTERRUPTED_MESSAGE = "the studio stopped before this render finished; nothing was resumed, render again"
 
@@ -93,7 +94,7 @@ class RenderRepository(Repository):
         """
         if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0 <= progress <= 1:
             raise StorageValidationError("progress", f"must be a number from 0 to 1, got {progress!r}")
-        with self._db.transaction() as session:
+        with self._db.transaction(exclusive=False) as session:
             render = get_row(session, Render, render_id, "render_id")
             if render.status != "running":
                 raise InvalidTransitionError(
@@ -105,20 +106,25 @@ class RenderRepository(Repository):
             flush_guarded(session, lambda: _changed_meanwhile(render_id))
             return render.to_record()
 
-    def claim_next(self) -> RenderRecord | None:
-        """The oldest queued job, moved to running in one transaction; None when the queue is empty.
+    def claim_next(self, worker_id: str | None = None) -> RenderRecord | None:
+        """The oldest queued job, moved to running (by `worker_id`) in one transaction; None when none is queued.
 
-        Atomic: the UPDATE names the status it read (`queued`), so two workers racing for one
-        row cannot both win; the loser's claim fails and it tries the next row.
+        Atomic on every backend. SQLite: the transaction holds the write lock from BEGIN. On
+        PostgreSQL the row is read `FOR UPDATE SKIP LOCKED`: a row another worker is claiming
+        is skipped, not waited for, so N workers take N different jobs at once. Either way the
+        UPDATE also names the status it read (`queued`), so a racing claim cannot win twice;
+        the loser tries the next row.
         """
         while True:
             try:
-                with self._db.transaction() as session:
+                with self._db.transaction(exclusive=False) as session:
                     query = select(Render).where(Render.status == "queued").order_by(Render.id).limit(1)
+                    if self._db.backend == "postgresql":
+                        query = query.with_for_update(skip_locked=True)
                     render = session.scalars(query).first()
                     if render is None:
                         return None
-                    _apply_transition(session, render, "running", self._now(), {})
+                    _apply_transition(session, render, "running", self._now(), {"worker_id": worker_id})
                     return render.to_record()
             except InvalidTransitionError:
                 continue  # another worker claimed that row first
@@ -130,7 +136,7 @@ class RenderRepository(Repository):
     def mark_engine(self, render_id: int, engine: Mapping[str, Any]) -> RenderRecord:
         """Record which engine (model, variant, versions, device) runs this running job."""
         stored = json_object("engine", engine)
-        with self._db.transaction() as session:
+        with self._db.transaction(exclusive=False) as session:
             render = get_row(session, Render, render_id, "render_id")
             if render.status != "running":
                 raise InvalidTransitionError(f"render {render_id} is {render.status}, not running")
@@ -179,13 +185,37 @@ class RenderRepository(Repository):
         Run before the worker starts: a killed process cannot finish a job it was running, and
         starting it again on its own would spend minutes of GPU time the user did not ask for
         now (Retry does, on request). Queued jobs stay queued: the worker runs them, in order.
+        A job a live worker is running (on a cluster, the workers outlive the studio: their
+        row has a fresh heartbeat) is left to it; the supervisor interrupts it if that worker dies.
         """
         now = self._now()
+        alive = select(Worker.id).where(
+            Worker.ended_at.is_(None), Worker.heartbeat_at >= now - timedelta(seconds=HEARTBEAT_TIMEOUT_S)
+        )
         with self._db.transaction() as session:
-            stranded = session.scalars(select(Render).where(Render.status == "running")).all()
+            query = select(Render).where(
+                Render.status == "running", or_(Render.worker_id.is_(None), Render.worker_id.not_in(alive))
+            )
+            stranded = session.scalars(query).all()
             for render in stranded:
                 _apply_transition(session, render, "interrupted", now, {"error": INTERRUPTED_MESSAGE})
             return len(stranded)
+
+    def interrupt_jobs_of(self, worker_id: str, reason: str) -> list[int]:
+        """The running jobs `worker_id` claimed, moved to interrupted with `reason`; their ids.
+
+        Only rows still `running` on that worker change (the status guard in the UPDATE), so a
+        job it finished meanwhile, or one another worker runs, is never touched, and a job is
+        never run by two workers: the dead one's late writes are refused, as it is no longer running.
+        """
+        error = check.notes("reason", reason)
+        now = self._now()
+        with self._db.transaction() as session:
+            query = select(Render).where(Render.status == "running", Render.worker_id == worker_id).order_by(Render.id)
+            stranded = session.scalars(query).all()
+            for render in stranded:
+                _apply_transition(session, render, "interrupted", now, {"error": error})
+            return [render.id for render in stranded]
 
 
 def _apply_transition(session: Session, render: Render, status: str, now: datetime, details: Mapping[str, Any]) -> None:

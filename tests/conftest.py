@@ -1,14 +1,16 @@
-"""Shared fixtures: the shipped tiny checkpoint, loaded once per session through the real loader."""
+"""Shared fixtures: the shipped tiny checkpoint, loaded once per session through the real loader, and
+the databases storage runs on: SQLite and a throwaway PostgreSQL server this test run starts itself."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from postgres import PostgresServer, postgres_server
 
 from engine.weights import MODEL_CARD, TINY_WEIGHTS, WEIGHTS_ENV
 
@@ -65,3 +67,21 @@ def fast_settings():
     from engine import RenderSettings
 
     return RenderSettings(steps=6, seed=7)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run (started on first use, stopped at the end)."""
+    with postgres_server() as server:
+        yield server
+
+
+DATABASES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request) -> str | None:
+    """Each backend in turn: None (SQLite in the test's data directory) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres").create_database()

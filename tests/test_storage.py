@@ -38,8 +38,8 @@ def ticking_clock():
 
 
 @pytest.fixture
-def store(tmp_path):
-    built = build_storage(tmp_path, clock=ticking_clock())
+def store(tmp_path, db_url):
+    built = build_storage(tmp_path, database_url=db_url, clock=ticking_clock())
     yield built
     built.close()
 
@@ -62,7 +62,8 @@ def populate(store, name: str) -> dict[str, int]:
     store.shots.set_characters(first.id, [mara.id], version=first.version)
     store.shots.set_characters(second.id, [mara.id, ivo.id], version=second.version)
     render = store.renders.create(scene.id, "render", {"steps": 4}, seed=1)
-    store.renders.transition(render.id, "running")
+    worker = store.workers.register(host="gpu-1", pid=42, device="cuda:0", model="HoloCine", memory="high")
+    assert store.renders.claim_next(worker.id).id == render.id  # a worker's job: its row outlives the project
     folder = f"media/projects/{project.id}/renders/{render.id}"
     video = store.media.write_bytes(f"{folder}/shot_01.mp4", b"video")
     store.takes.add(first.id, render.id, video_path=video, caption="c1")
@@ -87,8 +88,8 @@ def test_project_create_get_list_rename_exact_records(store):
     assert store.projects.get(first.id) == renamed
 
 
-def test_project_list_breaks_equal_timestamps_by_id(tmp_path):
-    same_time = build_storage(tmp_path, clock=lambda: T0)
+def test_project_list_breaks_equal_timestamps_by_id(tmp_path, db_url):
+    same_time = build_storage(tmp_path, database_url=db_url, clock=lambda: T0)
     ids = [same_time.projects.create(f"p{i}").id for i in range(3)]
     assert [p.id for p in same_time.projects.list_all()] == ids[::-1]
 
@@ -173,6 +174,7 @@ def test_delete_cascades_rows_and_media_and_spares_other_projects(store):
         "shot_characters": 6,
         "renders": 2,
         "takes": 4,
+        "workers": 2,
     }
     doomed_media = store.media.path(f"media/projects/{doomed['project']}")
     kept_media = store.media.path(f"media/projects/{kept['project']}")
@@ -188,6 +190,7 @@ def test_delete_cascades_rows_and_media_and_spares_other_projects(store):
         "shot_characters": 3,
         "renders": 1,
         "takes": 2,
+        "workers": 2,
     }
     assert not doomed_media.exists()
     assert sorted(p.name for p in kept_media.rglob("*.mp4")) == ["shot_01.mp4", "shot_02.mp4"]
@@ -195,13 +198,22 @@ def test_delete_cascades_rows_and_media_and_spares_other_projects(store):
     assert len(store.takes.selected_for_scene(kept["scene"])) == 3
 
 
+# A trigger that makes the database itself refuse deleting a project, in each backend's dialect.
+REFUSE_DELETES = {
+    "sqlite": ["CREATE TRIGGER refuse BEFORE DELETE ON projects BEGIN SELECT RAISE(ABORT, 'disk says no'); END"],
+    "postgresql": [
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk says no'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse BEFORE DELETE ON projects FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
+}
+
+
 def test_delete_keeps_files_when_the_database_refuses(store):
     ids = populate(store, "Harbour")
     media = store.media.path(f"media/projects/{ids['project']}")
     with store.database.engine.begin() as connection:
-        connection.exec_driver_sql(
-            "CREATE TRIGGER refuse BEFORE DELETE ON projects BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
-        )
+        for statement in REFUSE_DELETES[connection.dialect.name]:
+            connection.exec_driver_sql(statement)
     with pytest.raises(DatabaseError, match="disk says no.*nothing was saved"):
         store.projects.delete(ids["project"])
     assert media.is_dir() and len(list(media.rglob("*.mp4"))) == 2

@@ -47,9 +47,9 @@ def seconds(n: int) -> datetime:
 
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, db_url):
     ticks = itertools.count()
-    built = build_storage(tmp_path, clock=lambda: seconds(next(ticks)))
+    built = build_storage(tmp_path, database_url=db_url, clock=lambda: seconds(next(ticks)))
     yield built
     built.close()
 
@@ -225,8 +225,8 @@ def test_recovery_interrupts_running_jobs_only(store, scene):
     assert store.recover() == 0
 
 
-def test_recovery_after_the_process_died(tmp_path):
-    crashed = build_storage(tmp_path)
+def test_recovery_after_the_process_died(tmp_path, db_url):
+    crashed = build_storage(tmp_path, database_url=db_url)
     scene_id = crashed.scenes.add(crashed.projects.create("Harbour").id).id
     running = crashed.renders.create(scene_id, "render", {}, seed=0).id
     crashed.renders.transition(running, "running")
@@ -236,7 +236,7 @@ def test_recovery_after_the_process_died(tmp_path):
     crashed.renders.transition(done, "done")
     crashed.database.dispose()  # the process is gone; only the file remains
 
-    restarted = build_storage(tmp_path)
+    restarted = build_storage(tmp_path, database_url=db_url)
     assert restarted.recover() == 1
     assert restarted.renders.get(running).status == "interrupted"
     assert restarted.renders.get(running).progress == 0.4

@@ -8,8 +8,8 @@ from storage import NotFoundError, ShotRecord, StorageValidationError, build_sto
 
 
 @pytest.fixture
-def store(tmp_path):
-    built = build_storage(tmp_path)
+def store(tmp_path, db_url):
+    built = build_storage(tmp_path, database_url=db_url)
     yield built
     built.close()
 
