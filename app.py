@@ -9,7 +9,7 @@ from engine.errors import HoloCineError
 from engine.lora import parse_lora
 from engine.memory import MEMORY_MODES
 from storage import StorageError
-from studio.cli import check_locations
+from studio.cli import add_worker_options, check_locations
 from studio.services import DATA_DIR_ENV, StudioSettings, build_services
 from studio.ui import build_app
 
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="NAME=HIGH[,LOW]",
         help="load a Wan2.2 A14B LoRA pair (e.g. a Lightning draft LoRA); each render picks which are on. Repeatable",
     )
+    add_worker_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     try:
@@ -49,12 +50,16 @@ def main(argv: list[str] | None = None) -> None:
             memory=args.memory,
             compile_blocks=args.compile,
             loras=tuple(parse_lora(text) for text in args.lora),
+            workers=args.workers,
+            ray_address=args.ray_address,
+            ray_workers=args.ray_workers,
+            worker_threads=args.worker_threads,
         )
         check_locations(settings)  # --data-dir and --db-url before the model loads: seconds, not minutes
         services = build_services(settings)
     except (HoloCineError, StorageError, OSError) as error:  # bad weights, LoRAs, folders, URL: no traceback
         parser.exit(2, f"error: {' '.join(str(error).split())}\n")
-    services.worker.start()  # runs queued jobs, also those left queued before a restart
+    services.start_workers()  # run queued jobs, also those left queued before a restart
     demo = build_app(services)
     try:
         demo.queue(default_concurrency_limit=4).launch(

@@ -2,7 +2,8 @@
 
 Export and import work on the studio's data directory without loading the model, so they run
 on any machine that holds the project. `render` queues a job for the studio's worker (and
-loads the model to check it first, as the page does); with --wait it renders it itself. Input a user can fix exits with status 2 and one line on
+loads the model to check it first, as the page does); with --wait it renders it itself, or
+with `--workers ray` starts Ray workers (one per GPU) that render it, and follows them. Input a user can fix exits with status 2 and one line on
 stderr naming what is wrong; so does an OSError (disk full, permissions), which is the
 machine's state, not a bug. Programming errors still raise with their traceback.
 """
@@ -31,7 +32,7 @@ from .bundle import export_bundle, import_bundle
 from .exports.errors import ExportError
 from .renders import EditRequest, RenderRequest
 from .scene_export import EXPORT_FILES, SCENE_FORMATS, export_scene
-from .services import DATA_DIR_ENV, Services, StudioSettings, build_services
+from .services import DATA_DIR_ENV, WORKER_MODES, Services, StudioSettings, build_services
 
 EXIT_USAGE = 2
 FOLDER_FORMATS = ("shots",)  # --out names a folder; every other format writes one file there
@@ -86,7 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--wait", action="store_true", help="render here and now, and print each job's result")
     render.add_argument("--weights", help="the model (as app.py --weights); default $HOLOCINE_WEIGHTS or the toy model")
     render.add_argument("--device", default="auto")
+    add_worker_options(render)
     return parser
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """`--workers local|ray` and Ray's options, shared by `app.py` and `python -m studio render`."""
+    parser.add_argument(
+        "--workers",
+        default="local",
+        choices=WORKER_MODES,
+        help="local: a render worker thread in this process; ray: Ray actors, one per GPU (see README)",
+    )
+    parser.add_argument("--ray-address", help="with --workers ray: join this Ray cluster (default: start a local one)")
+    parser.add_argument(
+        "--ray-workers", type=_positive, help="with --workers ray on a cluster without GPUs: how many CPU actors"
+    )
+    parser.add_argument("--worker-threads", type=_positive, help="torch threads per CPU actor (default: torch's)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text}")
+    return value
 
 
 def check_locations(settings: StudioSettings) -> None:
@@ -168,7 +192,17 @@ def _scene_id(storage: Storage, project: str, number: int) -> int:
 
 def _render(args: argparse.Namespace) -> None:
     """Queue the job(s); with --wait, run them in this process (a studio's worker may take some first)."""
-    services = build_services(StudioSettings.from_args(args.data_dir, args.db_url, args.weights, args.device))
+    settings = StudioSettings.from_args(
+        args.data_dir,
+        args.db_url,
+        args.weights,
+        args.device,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        ray_workers=args.ray_workers,
+        worker_threads=args.worker_threads,
+    )
+    services = build_services(settings)
     try:
         scene_id = _scene_id(services.storage, args.project, args.scene)
         cfg = services.engine.pipeline.defaults.guidance_scale if args.cfg is None else args.cfg
@@ -189,9 +223,17 @@ def _render(args: argparse.Namespace) -> None:
         jobs = services.renders.enqueue(request, args.takes)
         for job in jobs:
             print(f"queued render {job.id} (seed {job.seed})", flush=True)
+        if args.wait and settings.workers == "ray":
+            services.start_workers()  # the cluster's actors render them; this process follows
+            services.worker.wake()
         if args.wait:
             for job in jobs:
-                record = _run_or_follow(services, job.id)
+                if settings.workers == "ray":
+                    while not services.worker.wait_for(job.id, timeout_s=3600):
+                        pass
+                    record = services.storage.renders.get(job.id)
+                else:
+                    record = _run_or_follow(services, job.id)
                 line = record.message or record.error or ""
                 print(f"render {record.id}: {record.status}{': ' + line if line else ''}", flush=True)
     finally:

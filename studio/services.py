@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from engine import WeightsSpec
 from engine.lora import LoraSpec
@@ -17,10 +18,13 @@ from storage import Storage, StorageValidationError, build_storage
 
 from .engine import EngineService
 from .renders import RenderService, storyboard_check
-from .worker import RenderWorker
+from .supervisor import WorkerSupervisor
+from .worker import JobRunner, RenderWorker
 
 DATA_DIR_ENV = "HOLOCINE_DATA"
 DEFAULT_DATA_DIR = Path.home() / ".holocine-studio"
+WorkerMode = Literal["local", "ray"]  # this process's worker thread, or Ray actors (one per GPU)
+WORKER_MODES: tuple[WorkerMode, ...] = get_args(WorkerMode)
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class StudioSettings:
     memory: MemoryMode = "auto"
     compile_blocks: bool = False
     loras: tuple[LoraSpec, ...] = ()  # loaded at start-up; each render picks which are active
+    workers: WorkerMode = "local"
+    ray_address: str | None = None  # join this Ray cluster; None starts a local one
+    ray_workers: int | None = None  # actors on a cluster without GPUs (default 1); with GPUs, one per GPU
+    worker_threads: int | None = None  # torch threads per CPU actor (None: torch's default)
 
     @classmethod
     def from_args(
@@ -43,9 +51,17 @@ class StudioSettings:
         memory: MemoryMode = "auto",
         compile_blocks: bool = False,
         loras: tuple[LoraSpec, ...] = (),
+        *,
+        workers: WorkerMode = "local",
+        ray_address: str | None = None,
+        ray_workers: int | None = None,
+        worker_threads: int | None = None,
     ) -> StudioSettings:
         folder = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
-        return cls(folder, db_url, weights, device, memory, compile_blocks, loras)
+        return cls(
+            folder, db_url, weights, device, memory, compile_blocks, loras, workers, ray_address, ray_workers,
+            worker_threads,
+        )  # fmt: skip
 
     def ensure_data_dir(self) -> Path:
         """Create the data directory if needed; refuse one that cannot be created or written.
@@ -75,20 +91,34 @@ class Services:
     engine: EngineService
     renders: RenderService
     recovered: int  # renders a crashed process left running, now marked interrupted
-    worker: RenderWorker  # runs queued jobs once started (app.py starts it; scripts may run jobs themselves)
+    worker: JobRunner  # runs queued jobs once started (app.py starts it; scripts may run jobs themselves)
+    supervisor: WorkerSupervisor  # interrupts the job of a worker that died (started with the worker)
+
+    def start_workers(self) -> None:
+        """Serve the queue: the workers (a thread here, or Ray actors) and the supervisor that watches them."""
+        self.supervisor.start()
+        self.worker.start()
 
     def close(self) -> None:
         self.worker.stop()
+        self.supervisor.stop()
         self.storage.close()
 
 
-def build_services(settings: StudioSettings) -> Services:
+def build_services(settings: StudioSettings, *, role: Literal["studio", "worker"] = "studio") -> Services:
+    """The studio's services; `role="worker"` for a process that only serves the queue (a Ray actor).
+
+    A worker process never runs start-up recovery: the studio does, once, and a worker joining
+    a running team must not interrupt the jobs its peers are running or sweep their files.
+    """
+    if settings.workers not in WORKER_MODES:
+        raise StorageValidationError("--workers", f"must be one of {', '.join(WORKER_MODES)}, got {settings.workers!r}")
     settings.ensure_data_dir()
     # The scene check reads the model's tokenizer when an edit is saved, by then `engine` exists:
     # storage is opened first so a bad --db-url is reported before the model loads.
     check = storyboard_check(lambda: engine.pipeline.tokenizer)
     storage = build_storage(settings.data_dir, database_url=settings.db_url, scene_check=check)
-    recovered = storage.recover()
+    recovered = storage.recover() if role == "studio" else 0
     engine = EngineService(
         WeightsSpec.from_env(settings.weights),
         device=settings.device,
@@ -97,4 +127,10 @@ def build_services(settings: StudioSettings) -> Services:
         loras=settings.loras,
     )
     renders = RenderService(storage, engine)
-    return Services(settings, storage, engine, renders, recovered, RenderWorker(renders))
+    supervisor = WorkerSupervisor(storage)
+    worker: JobRunner = RenderWorker(renders)
+    if role == "studio" and settings.workers == "ray":
+        from .ray_workers import RayWorkerPool  # Ray loads only when asked for
+
+        worker = RayWorkerPool(settings, storage, supervisor)
+    return Services(settings, storage, engine, renders, recovered, worker, supervisor)

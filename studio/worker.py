@@ -5,13 +5,24 @@ real GPU, longer than a page stays open. Jobs are rows; the worker claims the ol
 one (one transaction, so two workers never take the same row), runs it through
 `RenderService.execute`, which saves progress, previews and each decoded shot as they come,
 and takes the next. A page only enqueues and reads rows; closing every page changes nothing.
+
+The same class serves a team's GPUs: a Ray actor (`studio.ray_workers`) hosts one in its own
+process, with its own services, so there is one claim-execute loop however the studio runs.
+Each worker registers a row (host, pid, device, model, memory preset) and beats every
+`HEARTBEAT_S`; the studio's `WorkerSupervisor` interrupts the job of one that falls silent.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+from typing import Protocol
+
+from storage import Storage, StorageError, WorkerRecord
+from storage.workers import HEARTBEAT_S
 
 from .renders import RenderService
 
@@ -20,15 +31,45 @@ log = logging.getLogger(__name__)
 POLL_S = 1.0  # how often an idle worker looks for jobs queued by another process (the CLI)
 
 
+class JobRunner(Protocol):
+    """What the studio asks of whatever runs its queue: this process's worker, or a pool of Ray actors."""
+
+    def start(self) -> JobRunner: ...
+
+    def wake(self) -> None: ...
+
+    def wait_for(self, render_id: int, timeout_s: float) -> bool: ...
+
+    def stop(self, timeout_s: float = 30.0) -> None: ...
+
+
+def wait_for_job(storage: Storage, render_id: int, timeout_s: float, ended: threading.Condition, poll_s: float) -> bool:
+    """Block until job `render_id` has ended (whoever ran it); False if it has not within the timeout.
+
+    `ended` is notified by a worker of this process when it ends a job; a job run elsewhere is polled.
+    """
+    deadline = time.monotonic() + timeout_s
+    with ended:
+        while storage.renders.get(render_id).status in ("queued", "running"):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ended.wait(min(left, poll_s))
+    return True
+
+
 class RenderWorker:
-    def __init__(self, renders: RenderService, poll_s: float = POLL_S) -> None:
+    def __init__(self, renders: RenderService, poll_s: float = POLL_S, heartbeat_s: float = HEARTBEAT_S) -> None:
         self.renders = renders
         self.poll_s = poll_s
+        self.heartbeat_s = heartbeat_s
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._beat: threading.Thread | None = None
         self._ended = threading.Condition()  # notified each time this worker ends a job
         self.current: int | None = None  # the render id being run, for the Jobs panel
+        self.identity: WorkerRecord | None = None  # this worker's row while it runs
 
     @property
     def running(self) -> bool:
@@ -37,8 +78,11 @@ class RenderWorker:
     def start(self) -> RenderWorker:
         if not self.running:
             self._stop.clear()
+            self.identity = self._register()
             self._thread = threading.Thread(target=self._loop, name="render-worker", daemon=True)
+            self._beat = threading.Thread(target=self._heartbeat, name="render-worker-heartbeat", daemon=True)
             self._thread.start()
+            self._beat.start()
         return self
 
     def wake(self) -> None:
@@ -47,15 +91,12 @@ class RenderWorker:
 
     def wait_for(self, render_id: int, timeout_s: float) -> bool:
         """Block until job `render_id` has ended (whoever ran it); False if it has not within the timeout."""
-        deadline = time.monotonic() + timeout_s
-        renders = self.renders.storage.renders
-        with self._ended:
-            while renders.get(render_id).status in ("queued", "running"):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._ended.wait(min(left, self.poll_s))  # woken by this worker; polled for another's
-        return True
+        return wait_for_job(self.renders.storage, render_id, timeout_s, self._ended, self.poll_s)
+
+    def join(self) -> None:
+        """Block until the worker has stopped (a Ray actor's `serve` call waits here)."""
+        if self._thread is not None:
+            self._thread.join()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Finish: the running job is cancelled after its current step, queued ones wait for the next start."""
@@ -63,13 +104,35 @@ class RenderWorker:
         if self.current is not None:
             self.renders.cancel(self.current)
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        for thread in (self._thread, self._beat):
+            if thread is not None:
+                thread.join(timeout_s)
+        if self.identity is not None:
+            self.renders.storage.workers.end(self.identity.id, "stopped")
+
+    def _register(self) -> WorkerRecord:
+        info = self.renders.engine.info
+        return self.renders.storage.workers.register(
+            host=socket.gethostname(), pid=os.getpid(), device=info.device, model=info.model_name, memory=info.memory.mode
+        )
+
+    def _heartbeat(self) -> None:
+        """Refresh this worker's row until it stops; one found ended (declared dead while slow) registers anew."""
+        workers = self.renders.storage.workers
+        while not self._stop.wait(self.heartbeat_s):
+            assert self.identity is not None
+            try:
+                if workers.heartbeat(self.identity.id).ended_at is not None:
+                    log.warning("worker %s was declared dead; registering again", self.identity.id)
+                    self.identity = self._register()
+            except StorageError:  # the database is unreachable for now: the next beat tries again
+                log.exception("worker heartbeat failed")
 
     def _loop(self) -> None:
         storage = self.renders.storage
         while not self._stop.is_set():
-            record = storage.renders.claim_next()
+            assert self.identity is not None
+            record = storage.renders.claim_next(self.identity.id)
             if record is None:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()

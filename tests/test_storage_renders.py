@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,10 +15,12 @@ from storage import (
     RenderRecord,
     StorageValidationError,
     TakeRecord,
+    WorkerRecord,
     build_storage,
 )
 from storage.models import Render
 from storage.renders import INTERRUPTED_MESSAGE, _apply_transition
+from storage.workers import HEARTBEAT_TIMEOUT_S
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
@@ -308,3 +311,107 @@ def test_deleting_a_shot_deletes_its_takes(store, scene):
     store.shots.delete(scene["shots"][0])
     assert store.takes.selected_for_scene(scene["id"]) == {scene["shots"][1]: None}
     assert store.takes.list_for_shot(scene["shots"][1]) == [kept]
+
+
+# --- workers and claims -----------------------------------------------------------------
+
+
+def register(store, host: str = "gpu-1", pid: int = 42):
+    return store.workers.register(host=host, pid=pid, device="cuda:0", model="HoloCine", memory="high")
+
+
+def test_claim_next_takes_the_oldest_and_records_the_worker(store, scene):
+    worker = register(store)
+    first, second = (render_in(store, scene["id"], "queued") for _ in range(2))
+    claimed = store.renders.claim_next(worker.id)
+    assert (claimed.id, claimed.status, claimed.worker_id) == (first, "running", worker.id)
+    assert store.renders.claim_next().id == second and store.renders.get(second).worker_id is None
+    assert store.renders.claim_next(worker.id) is None
+
+
+def test_racing_workers_claim_every_job_exactly_once(store, scene):
+    """Four threads on their own connections drain twenty jobs: no job claimed twice, none left."""
+    workers = [register(store, pid=pid) for pid in range(4)]
+    jobs = {render_in(store, scene["id"], "queued") for _ in range(20)}
+    claims: dict[str, list[int]] = {w.id: [] for w in workers}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(workers))
+
+    def drain(worker_id: str) -> None:
+        try:
+            barrier.wait()
+            while (record := store.renders.claim_next(worker_id)) is not None:
+                claims[worker_id].append(record.id)
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=drain, args=(w.id,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    claimed = [render_id for ids in claims.values() for render_id in ids]
+    assert sorted(claimed) == sorted(jobs)  # each exactly once
+    for worker_id, ids in claims.items():
+        assert all(store.renders.get(i).worker_id == worker_id for i in ids)
+
+
+def test_interrupting_a_dead_workers_jobs_touches_only_its_running_ones(store, scene):
+    dead, alive = register(store, pid=1), register(store, pid=2)
+    mine = render_in(store, scene["id"], "queued")
+    store.renders.claim_next(dead.id)
+    theirs = render_in(store, scene["id"], "queued")
+    store.renders.claim_next(alive.id)
+    finished = render_in(store, scene["id"], "queued")
+    store.renders.claim_next(dead.id)
+    store.renders.transition(finished, "done")
+    before = {i: store.renders.get(i) for i in (theirs, finished)}
+
+    assert store.renders.interrupt_jobs_of(dead.id, "worker gpu-1 died") == [mine]
+    interrupted = store.renders.get(mine)
+    assert (interrupted.status, interrupted.error, interrupted.worker_id) == ("interrupted", "worker gpu-1 died", dead.id)
+    assert {i: store.renders.get(i) for i in (theirs, finished)} == before
+    assert store.renders.interrupt_jobs_of(dead.id, "again") == []
+    with pytest.raises(InvalidTransitionError):  # the dead worker's late report is refused: it no longer runs it
+        store.renders.set_progress(mine, 0.5)
+
+
+def test_workers_beat_end_once_and_fall_silent(tmp_path, db_url):
+    now = [T0]
+    store = build_storage(tmp_path, database_url=db_url, clock=lambda: now[0])
+    try:
+        worker = register(store)
+        assert worker == WorkerRecord(worker.id, "gpu-1", 42, "cuda:0", "HoloCine", "high", T0, T0, None, None)
+        assert worker.label == "gpu-1 (pid 42) · cuda:0"
+        quiet = register(store, host="gpu-2")
+        now[0] = T0 + timedelta(seconds=HEARTBEAT_TIMEOUT_S - 1)
+        assert store.workers.heartbeat(worker.id).heartbeat_at == now[0]
+        now[0] = T0 + timedelta(seconds=HEARTBEAT_TIMEOUT_S + 1)
+        assert [w.id for w in store.workers.live()] == [worker.id]
+        assert [w.id for w in store.workers.silent()] == [quiet.id]
+        ended = store.workers.end(quiet.id, "heartbeat lost")
+        assert (ended.ended_at, ended.end_reason) == (now[0], "heartbeat lost")
+        assert store.workers.end(quiet.id, "stopped").end_reason == "heartbeat lost"  # ends once
+        assert store.workers.heartbeat(quiet.id).heartbeat_at == T0  # an ended worker stays ended
+        assert store.workers.silent() == []
+    finally:
+        store.close()
+
+
+def test_recovery_spares_a_live_workers_job_and_interrupts_a_silent_ones(tmp_path, db_url):
+    now = [T0]
+    store = build_storage(tmp_path, database_url=db_url, clock=lambda: now[0])
+    try:
+        scene_id = store.scenes.add(store.projects.create("Harbour").id).id
+        live, silent = register(store, pid=1), register(store, pid=2)
+        jobs = [store.renders.create(scene_id, "render", {}, seed=0).id for _ in range(3)]
+        store.renders.claim_next(live.id)
+        store.renders.claim_next(silent.id)
+        store.renders.claim_next()  # a script's own claim: no worker beats for it
+        now[0] = T0 + timedelta(seconds=HEARTBEAT_TIMEOUT_S + 1)
+        store.workers.heartbeat(live.id)
+        assert store.recover() == 2
+        assert [store.renders.get(i).status for i in jobs] == ["running", "interrupted", "interrupted"]
+    finally:
+        store.close()

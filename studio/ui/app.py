@@ -416,7 +416,12 @@ class StudioUI:
                     with gr.Tab("Project"):
                         project_panel = layout.project_panel()
                     with gr.Tab("Engine"):
-                        gr.Markdown(layout.as_markdown_text(engine.markdown()))
+                        # Read on each page load: workers (a cluster's actors) start and stop while the studio runs.
+                        gr.Markdown(
+                            lambda: layout.as_markdown_text(
+                                engine.markdown() + "\n\n" + views.workers_markdown(self.storage)
+                            )
+                        )
             shot, character, seen = gr.State(None), gr.State(None), gr.State(None)
             self.p = Panels(
                 top.project, top.scene, top.status, area.board, area.prompt_box, area.compiled, area.filmstrip,

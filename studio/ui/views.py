@@ -486,6 +486,7 @@ class JobCard:
     can_cancel: bool
     can_retry: bool
     can_remove: bool
+    where: str = ""  # the worker that runs (or ran) it: "gpu-node-2 (pid 4242) · cuda:0"
 
 
 @dataclass(frozen=True)
@@ -517,7 +518,10 @@ def jobs_view(storage: Storage, renders: list[RenderRecord] | None = None) -> Jo
     position = 0
     cards = []
     titles: dict[int, str] = {}
+    workers: dict[str, str] = {}
     for render in renders:
+        if render.worker_id is not None and render.worker_id not in workers:
+            workers[render.worker_id] = storage.workers.get(render.worker_id).label
         if render.scene_id not in titles:
             scene = storage.scenes.get(render.scene_id).scene
             titles[render.scene_id] = f"{storage.projects.get(scene.project_id).name} / {scene.title}"
@@ -548,12 +552,23 @@ def jobs_view(storage: Storage, renders: list[RenderRecord] | None = None) -> Jo
                 can_cancel=render.status in ("queued", "running") and not render.cancel_requested,
                 can_retry=render.status in ("failed", "cancelled", "interrupted"),
                 can_remove=render.status in ("done", "failed", "cancelled", "interrupted"),
+                where="" if render.worker_id is None else f"on {workers[render.worker_id]}",
             )
         )
     running = sum(r.status == "running" for r in renders)
     summary = f"{running} running · {position} queued" if running or position else "no jobs waiting"
     finished = tuple(r.id for r in renders if r.status not in ("queued", "running"))
     return JobsView(tuple(cards), summary, finished)
+
+
+def workers_markdown(storage: Storage) -> str:
+    """The engine panel's list of render workers serving the queue (this studio's and a cluster's)."""
+    live = storage.workers.live()
+    if not live:
+        return "**Render workers:** none running; queued jobs wait for one"
+    lines = [f"**Render workers ({len(live)}):**"]
+    lines += [f"- {w.label} · {w.model} · memory {w.memory}" for w in live]
+    return "\n".join(lines)
 
 
 def live_previews(storage: Storage, scene_id: int | None) -> dict[int, Path]:
