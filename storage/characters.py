@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from . import validation as check
 from .errors import StorageValidationError
+from .media import relative_media_path
 from .models import Character, Project
 from .records import CharacterRecord
 from .rows import Repository, bump_version, get_row, touch_project
@@ -61,6 +62,23 @@ class CharacterRepository(Repository):
             bump_version(session, character, version)
             touch_project(session, character.project_id, self._now())
             check_project_scenes(session, self._scene_check, character.project_id, tuple(fields))
+            return character.to_record()
+
+    def get(self, character_id: int) -> CharacterRecord:
+        with self._db.transaction() as session:
+            return get_row(session, Character, character_id, "character_id").to_record()
+
+    def set_reference(self, character_id: int, path: str | None, /, *, version: int) -> CharacterRecord:
+        """The character's reference image (a stored file, relative to the data directory), or None to clear it.
+
+        Versioned like `update`: a stale `version` is refused and nothing changes.
+        """
+        stored = None if path is None else relative_media_path(path, "reference")
+        with self._db.transaction() as session:
+            character = get_row(session, Character, character_id, "character_id")
+            character.reference_path = stored
+            bump_version(session, character, version)
+            touch_project(session, character.project_id, self._now())
             return character.to_record()
 
     def delete(self, character_id: int) -> None:

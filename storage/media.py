@@ -10,20 +10,32 @@ files no row points at; `MediaStore.sweep_unreferenced` removes them at start-up
 neither fill the disk nor travel in the next bundle. Two files are the studio's own although
 no row names them (`derived_media_paths`): a finished render's manifest.json (the engine's
 record of the run) and a scene's assembled cut (remade on demand from the selected takes).
+
+Pictures. A shot's keyframe and a character's reference image live in the project's
+`pictures/` folder, named by the sha256 of their bytes (`pictures/<sha256>.png`) and never
+rewritten: replacing a keyframe stores a new file, so a render job that names the old one
+(its settings list it, `render_picture_paths`) renders with the same picture on a retry,
+and the start-up sweep keeps every picture of a project.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from engine import files
 
-from .errors import MediaPathError
+from .errors import MediaPathError, StorageValidationError
 
 PROJECTS_MEDIA_DIR = PurePosixPath("media/projects")
+PICTURES_DIR = "pictures"  # a project's keyframes and reference images: pictures/<sha256>.png
+_PICTURE_PATH = re.compile(rf"{PICTURES_DIR}/[0-9a-f]{{64}}\.png")
+# The keys of a render's settings (`studio.jobs.JobSpec`) that name the pictures its job renders with.
+KEYFRAMES_SETTING = "keyframes"  # one project-relative picture path (or null) per shot of the job's scene
+REFERENCES_SETTING = "references"  # [{"image": project-relative picture path, "caption", "tag"}]
 RENDER_MANIFEST = "manifest.json"  # renders/<id>/manifest.json, written when a render is done
 SCENE_CUT = "scene.mp4"  # scenes/<id>/scene.mp4, the selected takes joined (studio.renders.assemble_scene)
 
@@ -50,6 +62,47 @@ def project_media_dir(project_id: int) -> str:
 def render_media_dir(project_id: int, render_id: int) -> str:
     """A render's folder (its shot clips, scene video, latents, manifest), relative to the data directory."""
     return f"{project_media_dir(project_id)}/renders/{render_id}"
+
+
+def picture_media_path(project_id: int, sha256: str) -> str:
+    """Where the picture whose bytes hash to `sha256` is kept, relative to the data directory."""
+    return f"{project_media_dir(project_id)}/{picture_path(sha256)}"
+
+
+def picture_path(sha256: str) -> str:
+    """The project-relative name of a picture: `pictures/<sha256>.png`."""
+    return check_picture_path(f"{PICTURES_DIR}/{sha256}.png", "sha256")
+
+
+def check_picture_path(value: object, field: str) -> str:
+    """A project-relative picture path (`pictures/<64 hex digits>.png`), or refused naming `field`.
+
+    Stricter than any media path: a picture is content-addressed, so its name is its hash and
+    nothing else, which also keeps a hand-made row or bundle from pointing anywhere but there.
+    """
+    if not isinstance(value, str) or not _PICTURE_PATH.fullmatch(value):
+        raise StorageValidationError(
+            field,
+            f"must be a picture of the project, {PICTURES_DIR}/<sha256 in 64 lowercase hex>.png, got {value!r:.120}",
+        )
+    return value
+
+
+def render_picture_paths(settings: Mapping[str, object]) -> dict[str, object]:
+    """The pictures a render's job names, by where they sit in its settings ("keyframes[2]").
+
+    Values are returned as stored (null entries left out), unchecked: the sweep keeps the
+    strings among them, a snapshot refuses any that is not a picture path.
+    """
+    found: dict[str, object] = {}
+    keyframes = settings.get(KEYFRAMES_SETTING)
+    for i, value in enumerate(keyframes if isinstance(keyframes, list) else ()):
+        if value is not None:
+            found[f"{KEYFRAMES_SETTING}[{i}]"] = value
+    references = settings.get(REFERENCES_SETTING)
+    for i, value in enumerate(references if isinstance(references, list) else ()):
+        found[f"{REFERENCES_SETTING}[{i}].image"] = value.get("image") if isinstance(value, Mapping) else value
+    return found
 
 
 def derived_media_paths(project_id: int, done_render_ids: Iterable[int], scene_ids: Iterable[int]) -> set[str]:
@@ -95,6 +148,20 @@ class MediaStore:
         files.atomic_write_bytes(self.path(stored), data)
         return stored
 
+    def copy_pictures(self, source_project_id: int, target_project_id: int, paths: Iterable[str]) -> dict[str, str]:
+        """Copy pictures (data-relative paths of the source project) into the target project's folder.
+
+        For a duplicated project: its rows must point at its own files, or deleting the original
+        would take the copy's keyframes with it. Returns old path -> new path.
+        """
+        prefix = f"{project_media_dir(source_project_id)}/"
+        copied = {}
+        for path in sorted(set(paths)):
+            name = check_picture_path(path.removeprefix(prefix), "path")
+            target = f"{project_media_dir(target_project_id)}/{name}"
+            copied[path] = self.write_bytes(target, self.path(path).read_bytes())
+        return copied
+
     def delete_project_media(self, project_id: int) -> None:
         """Remove `media/projects/<project_id>/` and everything in it; nothing to do if it never existed."""
         folder = self.path(project_media_dir(project_id))
@@ -110,6 +177,11 @@ class MediaStore:
         whole. Folders emptied by the sweep go too (the projects folder itself stays). Only
         numbered project folders are entered, symlinks are neither followed nor removed, and
         nothing outside media/projects/ is touched. Paths are relative to the data directory.
+
+        A project's pictures (`pictures/<sha256>.png`) always stay, named by a row or not: one is
+        written whole under its final name (a crash leaves only a `.tmp` file, which goes), and
+        one a director replaced may still be named by a render job's settings, which a retry
+        renders with again. They go with their project.
         """
         root = self.data_dir / PROJECTS_MEDIA_DIR
         if any((self.data_dir / part).is_symlink() for part in ("media", PROJECTS_MEDIA_DIR)) or not root.is_dir():
@@ -123,14 +195,18 @@ class MediaStore:
 
     def _sweep_folder(self, top: Path, kept: set[str], guarded: set[str]) -> list[str]:
         removed = []
+        project = f"{top.relative_to(self.data_dir).as_posix()}/"
         for folder, _, names in os.walk(top, topdown=False):  # children first, so emptied folders go too
             relative = Path(folder).relative_to(self.data_dir).as_posix()
             if any(f"{relative}/".startswith(g) for g in guarded):
                 continue
             for name in names:
                 path = Path(folder, name)
-                if f"{relative}/{name}" not in kept and not path.is_symlink() and _removed(path.unlink):
-                    removed.append(f"{relative}/{name}")
+                stored = f"{relative}/{name}"
+                if _PICTURE_PATH.fullmatch(stored.removeprefix(project)):
+                    continue  # a project's pictures stay (see above)
+                if stored not in kept and not path.is_symlink() and _removed(path.unlink):
+                    removed.append(stored)
             _removed(Path(folder).rmdir)  # refused unless the folder is empty now
         return removed
 

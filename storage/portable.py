@@ -26,6 +26,12 @@ A path outside the project's folder, or under `renders/` or `scenes/` without na
 snapshot's renders or scenes, is refused on export and on restore alike, so whatever can be
 exported can be restored.
 
+Pictures. A shot's keyframe and a character's reference image are `pictures/<sha256>.png`
+(`storage.media.check_picture_path`, nothing else is accepted there), and so are the pictures a
+render's job names in its settings (`render_picture_paths`): those keep their project-relative
+form inside the settings, which is why a restored render needs no rewriting of them. Version 1
+snapshots (before pictures) are still read, with no pictures.
+
 Why restore inserts rows itself. Every other change goes through a repository, and a render's
 status through the guarded state machine, which rightly refuses to create a render that is
 already done. Restoring copies history instead of making it: a finished render stays finished,
@@ -57,7 +63,7 @@ from . import validation as check
 from .characters import CHARACTER_RULES
 from .errors import StorageError, StorageValidationError
 from .facade import Storage
-from .media import project_media_dir, relative_media_path
+from .media import check_picture_path, project_media_dir, relative_media_path, render_picture_paths
 from .models import Base, Character, Project, Render, Scene, Shot, Take
 from .records import ProjectRecord
 from .render_status import FINISHED_STATUSES, RENDER_KINDS
@@ -66,7 +72,9 @@ from .rows import get_row
 from .scenes import SCENE_RULES
 from .shots import SHOT_RULES
 
-SNAPSHOT_VERSION = 1  # a new column or table means a new version: old snapshots are read by their own rules
+SNAPSHOT_VERSION = 2  # a new column or table means a new version: old snapshots are read by their own rules
+READABLE_VERSIONS = (1, 2)
+ADDED_IN_VERSION = {"keyframe_path": 2, "reference_path": 2}  # columns older snapshots lack: read as None
 ID_FOLDERS = ("renders", "scenes")  # folders of a project whose sub-folders are named by a row's id
 SHOT_IDS_SETTING = "shot_ids"
 
@@ -143,6 +151,10 @@ def _project_path(field: str, value: Any) -> str:
     return relative_media_path(value, field)
 
 
+def _picture(field: str, value: Any) -> str:
+    return check_picture_path(value, field)
+
+
 def _optional(rule: check.Rule) -> check.Rule:
     return lambda field, value: None if value is None else rule(field, value)
 
@@ -173,13 +185,20 @@ class _Table:
 PROJECT = _Table(
     "project", Project, {"name": check.name, "created_at": _timestamp, "updated_at": _timestamp, "version": _version}
 )
-CHARACTERS = _Table("characters", Character, {**CHARACTER_RULES, "version": _version}, in_project=True)
+CHARACTERS = _Table(
+    "characters",
+    Character,
+    {**CHARACTER_RULES, "version": _version, "reference_path": _optional(_picture)},
+    paths=("reference_path",),
+    in_project=True,
+)
 SCENES = _Table("scenes", Scene, {**SCENE_RULES, "position": _position, "version": _version}, in_project=True)
 SHOTS = _Table(
     "shots",
     Shot,
-    {**SHOT_RULES, "position": _position, "version": _version},
+    {**SHOT_RULES, "position": _position, "version": _version, "keyframe_path": _optional(_picture)},
     links=(_Link("scene", "scenes"), _Link("characters", "characters", many=True)),
+    paths=("keyframe_path",),
 )
 RENDERS = _Table(
     "renders",
@@ -235,14 +254,21 @@ class ProjectSnapshot:
     tables: Mapping[str, tuple[SnapshotRow, ...]]
 
     def media_paths(self) -> dict[str, str]:
-        """Every media path a row stores, project-relative, by the field that holds it ("takes[0].video_path")."""
-        return {
+        """Every media path a row stores, project-relative, by the field that holds it ("takes[0].video_path").
+
+        The pictures a render's job names in its settings count too ("renders[1].settings.keyframes[0]").
+        """
+        paths = {
             f"{table.key}[{index}].{column}": row.values[column]
             for table in TABLES
             for index, row in enumerate(self.tables[table.key])
             for column in table.paths
             if row.values[column] is not None
         }
+        for index, render in enumerate(self.tables["renders"]):
+            for where, path in render_picture_paths(render.values["settings"]).items():
+                paths[f"renders[{index}].settings.{where}"] = path  # type: ignore[assignment]  # checked on read
+        return paths
 
     def check_media_path(self, path: str, field: str) -> str:
         """`path` (project-relative) normalized, or refused if the path rule cannot relocate it."""
@@ -352,7 +378,7 @@ def read_snapshot(data: Any) -> ProjectSnapshot:
     """
     document = _mapping("snapshot", data, {"snapshot_version", PROJECT.key, *(table.key for table in TABLES)})
     version = document["snapshot_version"]
-    if isinstance(version, bool) or not isinstance(version, int) or version != SNAPSHOT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version not in READABLE_VERSIONS:
         raise StorageValidationError(
             "snapshot_version",
             f"is {version!r}, but this studio reads version {SNAPSHOT_VERSION}; a newer studio wrote it, update this one",
@@ -362,8 +388,8 @@ def read_snapshot(data: Any) -> ProjectSnapshot:
         items = document[table.key]
         if not isinstance(items, list):
             raise StorageValidationError(table.key, f"must be a list of rows, got {type(items).__name__}")
-        tables[table.key] = tuple(_read_row(table, f"{table.key}[{i}]", item) for i, item in enumerate(items))
-    snapshot = ProjectSnapshot(_read_row(PROJECT, PROJECT.key, document[PROJECT.key]), tables)
+        tables[table.key] = tuple(_read_row(table, f"{table.key}[{i}]", item, version) for i, item in enumerate(items))
+    snapshot = ProjectSnapshot(_read_row(PROJECT, PROJECT.key, document[PROJECT.key], version), tables)
     _check_links(snapshot)
     _check_consistency(snapshot)
     for field, path in snapshot.media_paths().items():
@@ -385,8 +411,11 @@ def _mapping(field: str, value: Any, keys: set[str]) -> Mapping[str, Any]:
     return value
 
 
-def _read_row(table: _Table, label: str, item: Any) -> SnapshotRow:
-    item = _mapping(label, item, {"ref", *(link.field for link in table.links), *table.columns})
+def _read_row(table: _Table, label: str, item: Any, version: int) -> SnapshotRow:
+    columns = {column for column in table.columns if ADDED_IN_VERSION.get(column, 1) <= version}
+    item = {column: None for column in table.columns} | dict(
+        _mapping(label, item, {"ref", *(link.field for link in table.links), *columns})
+    )
     links: dict[str, Any] = {}
     for link in table.links:
         field = f"{label}.{link.field}"
@@ -449,6 +478,8 @@ def _check_consistency(snapshot: ProjectSnapshot) -> None:
             raise StorageValidationError(
                 f"renders[{index}].settings.{SHOT_IDS_SETTING}", f"must be a list of shot refs, got {shot_ids!r:.80}"
             )
+        for where, path in render_picture_paths(render.values["settings"]).items():
+            check_picture_path(path, f"renders[{index}].settings.{where}")
     scene_of_shot = {shot.ref: shot.links["scene"] for shot in snapshot.tables["shots"]}
     scene_of_render = {render.ref: render.links["scene"] for render in snapshot.tables["renders"]}
     selected: Counter[int] = Counter()
@@ -511,16 +542,18 @@ def _insert(session: Session, snapshot: ProjectSnapshot) -> tuple[Project, Reloc
     session.add(project)
     session.flush()
     inserted: dict[str, dict[int, Any]] = {}
-    for table in TABLES[:-1]:  # a render's files are in its own folder: its paths wait for its new id
+    for table in TABLES[:-1]:  # a render's files are in its own folder: paths wait for the new ids
         inserted[table.key] = _add_rows(session, table, snapshot.tables[table.key], inserted, project.id, None)
     relocation = Relocation(
         project.id, {folder: {ref: row.id for ref, row in inserted[folder].items()} for folder in ID_FOLDERS}
     )
+    for table in TABLES[:-1]:
+        for row in snapshot.tables[table.key]:
+            for column, path in _relocated(table, row, relocation).items():
+                setattr(inserted[table.key][row.ref], column, path)
     shot_ids = {ref: shot.id for ref, shot in inserted["shots"].items()}
     for row in snapshot.tables["renders"]:
         render = inserted["renders"][row.ref]
-        for column, path in _relocated(RENDERS, row, relocation).items():
-            setattr(render, column, path)
         shot_refs = row.values["settings"].get(SHOT_IDS_SETTING)
         if shot_refs is not None:
             render.settings = {**row.values["settings"], SHOT_IDS_SETTING: [shot_ids.get(ref) for ref in shot_refs]}

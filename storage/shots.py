@@ -13,6 +13,7 @@ from engine import limits
 
 from . import validation as check
 from .errors import StorageValidationError
+from .media import relative_media_path
 from .models import Character, Scene, Shot
 from .records import ShotRecord
 from .rows import Repository, bump_version, copy_row, get_row, renumber, scene_shots, touch_project
@@ -118,6 +119,25 @@ class ShotRepository(Repository):
             self._touch(session, shot.scene_id)
             edited = [f"shots[{shot.position}].{field}" for field in values]
             check_scene(session, self._scene_check, shot.scene_id, edited or [f"shots[{shot.position}]"])
+            return shot.to_record()
+
+    def get(self, shot_id: int) -> ShotRecord:
+        with self._db.transaction() as session:
+            return get_row(session, Shot, shot_id, "shot_id").to_record()
+
+    def set_keyframe(self, shot_id: int, path: str | None, /, *, version: int) -> ShotRecord:
+        """The picture the shot opens on (a stored file, relative to the data directory), or None to clear it.
+
+        An edit like any other: one version step, refused when `version` is stale, so a second
+        tab cannot replace a keyframe it never saw. The file itself is written by the caller
+        first (content-addressed, so nothing else changes if this is refused).
+        """
+        stored = None if path is None else relative_media_path(path, "keyframe")
+        with self._db.transaction() as session:
+            shot = get_row(session, Shot, shot_id, "shot_id")
+            shot.keyframe_path = stored
+            bump_version(session, shot, version)
+            self._touch(session, shot.scene_id)
             return shot.to_record()
 
     def set_characters(self, shot_id: int, character_ids: Iterable[int], *, version: int) -> ShotRecord:

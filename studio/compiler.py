@@ -5,16 +5,26 @@ one global caption that introduces each character under a `[characterN]` tag, on
 per shot that refers to characters only by tag, and cut frames on the 4t+1 grid. This
 module is that translation, deterministic and pure (no UI, no database, no model), so the
 director can see exactly what will be rendered before rendering.
+
+Pictures. A shot's keyframe becomes its `Shot.keyframe`; a character's reference image one
+`Reference` of the scene, captioned with the sentence that introduces the character in the
+global caption and tagged with its tag. Only characters that appear in one of the scene's
+shots get theirs (`scene_references`): each reference is one more latent frame every shot
+attends to and one more caption window in umT5's 512 tokens, and a character who is not in
+the scene would spend both and could pull their look into shots they are not in. The brief
+names pictures by their stored path; `compile_scene` reads them through the caller's
+`load_picture`, so this module stays free of files.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from engine import limits
 from engine.errors import SceneValidationError
+from engine.pictures import Picture, Reference
 from engine.scene import (
     MIN_SHOT_FRAMES,
     SceneSpec,
@@ -33,6 +43,7 @@ class CharacterBrief:
     tag: str  # "[character1]"
     name: str
     description: str
+    reference: str | None = None  # the stored path of the character's reference image
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class ShotBrief:
     camera_movement: str = ""
     dialogue: str = ""
     character_tags: tuple[str, ...] = ()
+    keyframe: str | None = None  # the stored path of the picture the shot opens on
 
 
 @dataclass(frozen=True)
@@ -63,8 +75,10 @@ class CompiledScene:
 
     scene: SceneSpec
     layout: ShotLayout
-    token_count: int | None  # None when no tokenizer was given
+    token_count: int | None  # None when no tokenizer was given; counts `model_prompt`
     token_limit: int = MAX_TEXT_TOKENS
+    model_prompt: str = ""  # what the text encoder reads: `prompt` with a window per reference first
+    reference_captions: tuple[str, ...] = ()  # one per reference image, in the scene's order
 
     @property
     def global_caption(self) -> str:
@@ -100,14 +114,26 @@ def _with_tags(text: str, characters: Sequence[CharacterBrief]) -> str:
     return text
 
 
+def introduction(character: CharacterBrief, characters: Sequence[CharacterBrief]) -> str:
+    """The sentence that introduces a character: "[character1] is Mara: a pilot."."""
+    who = character.name.strip() or character.tag
+    description = _sentence(_with_tags(character.description, characters))
+    return f"{character.tag} is {who}" + (f": {description}" if description else ".")
+
+
 def global_caption(brief: SceneBrief) -> str:
-    """Scene description, then one sentence per character: "[character1] is Mara: a pilot."."""
-    parts = [_sentence(brief.description)]
-    for character in brief.characters:
-        who = character.name.strip() or character.tag
-        description = _sentence(_with_tags(character.description, brief.characters))
-        parts.append(f"{character.tag} is {who}" + (f": {description}" if description else "."))
+    """Scene description, then one sentence per character (`introduction`)."""
+    parts = [_sentence(brief.description), *(introduction(c, brief.characters) for c in brief.characters)]
     return " ".join(p for p in parts if p)
+
+
+def scene_references(brief: SceneBrief) -> tuple[CharacterBrief, ...]:
+    """The characters whose reference image the scene carries: those with one who appear in a shot.
+
+    In cast order, so the same storyboard always gives the same references (see the module docstring).
+    """
+    appearing = {tag for shot in brief.shots for tag in shot.character_tags}
+    return tuple(c for c in brief.characters if c.reference and c.tag in appearing)
 
 
 def shot_caption(shot: ShotBrief, characters: Sequence[CharacterBrief]) -> str:
@@ -158,9 +184,17 @@ def scene_frames(brief: SceneBrief) -> tuple[int, list[int]]:
 
 
 def scene_prompt(brief: SceneBrief) -> str:
-    """The prompt the scene compiles to, also while shots are still empty (to count its tokens)."""
+    """What the text encoder reads for the scene, also while shots are still empty (to count its tokens).
+
+    `SceneSpec.model_prompt` of the compiled scene, built from the brief alone (no picture is
+    read): one window per reference image before the shots' captions.
+    """
     captions = [shot_caption(s, brief.characters) for s in brief.shots]
-    return format_prompt(with_shot_count(global_caption(brief), len(brief.shots)), captions)
+    references = [introduction(c, brief.characters) for c in scene_references(brief)]
+    return format_prompt(with_shot_count(global_caption(brief), len(brief.shots)), [*references, *captions])
+
+
+PictureLoader = Callable[[str, str], Picture]  # (stored path, field) -> the checked picture
 
 
 _PROMPT_FIELDS = ("action", "dialogue", "shot_size", "camera_angle", "camera_movement", "description", "name")
@@ -202,8 +236,14 @@ def check_fits(brief: SceneBrief, tokenizer, edited: Sequence[str]) -> None:
             )
 
 
-def compile_scene(brief: SceneBrief, tokenizer=None) -> CompiledScene:
-    """Compile and validate; errors name the storyboard field (`shots[2].duration_s`)."""
+def compile_scene(brief: SceneBrief, tokenizer=None, load_picture: PictureLoader | None = None) -> CompiledScene:
+    """Compile and validate; errors name the storyboard field (`shots[2].duration_s`).
+
+    With `load_picture` the scene carries the keyframes and reference images (read and checked
+    here, a bad one refused naming `shots[i].keyframe` or `characters[i].reference`); without it,
+    none, which is all the board and the compiled prompt need. Either way the token count is
+    that of the prompt the encoder reads with the references.
+    """
     if not brief.shots:
         raise SceneValidationError("shots", "add at least one shot")
     num_frames, cuts = scene_frames(brief)
@@ -227,10 +267,22 @@ def compile_scene(brief: SceneBrief, tokenizer=None) -> CompiledScene:
                 f"{brief.shots[i].duration_s:g} s becomes {max(end - start, 0)} frames on the 4t+1 grid; a shot needs "
                 f"at least {MIN_SHOT_FRAMES} frames (about {MIN_SHOT_FRAMES / brief.fps:.2f} s at {brief.fps:g} fps)",
             )
+    referenced = scene_references(brief)
+    if len(referenced) > limits.MAX_REFERENCES:
+        raise SceneValidationError(
+            "references",
+            f"{len(referenced)} characters with a reference image appear in this scene; the model takes at most "
+            f"{limits.MAX_REFERENCES}: remove the reference image of the ones that matter least",
+        )
     layout = ShotLayout.resolve(len(brief.shots), num_frames, cut_frames=cuts)
+    captions = tuple(introduction(c, brief.characters) for c in referenced)
     scene = SceneSpec(
         global_caption=global_caption(brief),
-        shots=tuple(Shot(shot_caption(s, brief.characters)) for s in brief.shots),
+        shots=tuple(
+            Shot(shot_caption(s, brief.characters), keyframe=_picture(load_picture, s.keyframe, f"shots[{i}].keyframe"))
+            for i, s in enumerate(brief.shots)
+        ),
+        references=_references(load_picture, brief, referenced, captions),
         num_frames=layout.num_frames,
         shot_cut_frames=layout.cut_frames,
         fps=brief.fps,
@@ -238,5 +290,26 @@ def compile_scene(brief: SceneBrief, tokenizer=None) -> CompiledScene:
         height=brief.height,
         negative_prompt=brief.negative_prompt,
     )
-    token_count = count_tokens(tokenizer, scene.prompt) if tokenizer is not None else None
-    return CompiledScene(scene=scene, layout=layout, token_count=token_count)
+    model_prompt = scene_prompt(brief)
+    token_count = count_tokens(tokenizer, model_prompt) if tokenizer is not None else None
+    return CompiledScene(scene, layout, token_count, model_prompt=model_prompt, reference_captions=captions)
+
+
+def _picture(load: PictureLoader | None, path: str | None, field: str) -> Picture | None:
+    return None if load is None or path is None else load(path, field)
+
+
+def _references(
+    load: PictureLoader | None,
+    brief: SceneBrief,
+    referenced: Sequence[CharacterBrief],
+    captions: Sequence[str],
+) -> tuple[Reference, ...]:
+    if load is None:
+        return ()
+    index = {c.tag: i for i, c in enumerate(brief.characters)}
+    return tuple(
+        Reference(load(c.reference, f"characters[{index[c.tag]}].reference"), caption, c.tag)
+        for c, caption in zip(referenced, captions)
+        if c.reference is not None
+    )

@@ -5,16 +5,95 @@ queue, and is run by a worker that knows nothing of the request, possibly after 
 (Retry). Everything the worker needs is therefore in the row: the engine's settings, the
 exact scene it renders, the storyboard rows its shots stand for, and for a redo the scene as
 cut before it and the takes it holds. This module is the one place that JSON is written and
-read; nothing else indexes `render.settings` by key.
+read; nothing else indexes `render.settings` by key (storage reads the picture keys it names,
+`storage.media.render_picture_paths`, to carry those files in bundles).
+
+Pictures. The keyframes and reference images a job renders with are `JobPictures`: their
+stored names (`pictures/<sha256>.png`, relative to the project's folder, so they survive a
+move to another studio), read only when the job runs (`JobPictures.attach`). Stored pictures
+are never rewritten, so a retry or a redo renders with the very pictures the job was made
+with, whatever the director uploaded since; the scenes in the record carry none themselves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from engine import RenderSettings, SceneSpec, Shot, ShotLayout
+from engine.pictures import Picture, Reference
 from storage import RenderRecord
+from storage.media import KEYFRAMES_SETTING, REFERENCES_SETTING
+
+PictureReader = Callable[[str, str], Picture]  # (project-relative name, field) -> the checked picture
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    """A reference image as a job names it: the stored picture, its hidden shot's caption, its tag."""
+
+    image: str  # "pictures/<sha256>.png", relative to the project's folder
+    caption: str
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class JobPictures:
+    """The pictures a job renders with, by stored name; none are read until the job runs."""
+
+    keyframes: tuple[str | None, ...] = ()  # per shot of the job's scene (() = no keyframes)
+    references: tuple[ReferenceImage, ...] = ()
+
+    @classmethod
+    def split(cls, scene: SceneSpec) -> tuple[JobPictures, SceneSpec]:
+        """A scene's pictures by name (their `source`), and the scene without them, as a job stores it."""
+        keyframes = tuple(None if s.keyframe is None else s.keyframe.source for s in scene.shots)
+        references = tuple(ReferenceImage(r.picture.source, r.caption, r.tag) for r in scene.references)
+        bare = replace(scene, shots=tuple(replace(s, keyframe=None) for s in scene.shots), references=())
+        return cls(keyframes if any(keyframes) else (), references), bare
+
+    def attach(self, scene: SceneSpec, read: PictureReader) -> SceneSpec:
+        """`scene` with these pictures, each read and checked again (a missing file names its field).
+
+        Keyframes go to shots by position, so the same record serves a redo's base scene and
+        its rendered scene (an extension's new last shot has none).
+        """
+        if not self.keyframes and not self.references:
+            return scene
+        shots = tuple(
+            replace(shot, keyframe=read(name, f"shots[{i}].keyframe")) if (name := self.keyframe_of(i)) else shot
+            for i, shot in enumerate(scene.shots)
+        )
+        references = tuple(
+            Reference(read(r.image, f"references[{i}].image"), r.caption, r.tag) for i, r in enumerate(self.references)
+        )
+        return replace(scene, shots=shots, references=references)
+
+    def keyframe_of(self, shot: int) -> str | None:
+        return self.keyframes[shot] if shot < len(self.keyframes) else None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every picture the job reads, once each."""
+        return tuple(dict.fromkeys([*(k for k in self.keyframes if k), *(r.image for r in self.references)]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            KEYFRAMES_SETTING: list(self.keyframes),
+            REFERENCES_SETTING: [{"image": r.image, "caption": r.caption, "tag": r.tag} for r in self.references],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobPictures:
+        """Read from a job's settings; rows written before pictures have none."""
+        return cls(
+            tuple(None if k is None else str(k) for k in data.get(KEYFRAMES_SETTING) or ()),
+            tuple(
+                ReferenceImage(str(r["image"]), str(r["caption"]), None if r.get("tag") is None else str(r["tag"]))
+                for r in data.get(REFERENCES_SETTING) or ()
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -61,6 +140,7 @@ class JobSpec:
     scene: SceneSpec  # exactly what is rendered (a redo's edited caption, an extension's new shot)
     shot_ids: tuple[int | None, ...]  # the storyboard row of each shot of `scene` (None: deleted since)
     edit: EditPlan | None = None
+    pictures: JobPictures = JobPictures()  # the keyframes and references `scene` (and a redo's base) render with
 
     @property
     def layout(self) -> ShotLayout:
@@ -88,6 +168,7 @@ class JobSpec:
             "scene": self.scene.to_dict(),
             "shot_ids": list(self.shot_ids),
             "edit": None if self.edit is None else self.edit.to_json(),
+            **self.pictures.to_json(),
         }
 
     @classmethod
@@ -101,6 +182,7 @@ class JobSpec:
             scene=SceneSpec.from_dict(data["scene"]),
             shot_ids=tuple(None if i is None else int(i) for i in data.get("shot_ids", ())),
             edit=None if edit is None else EditPlan.from_json(edit),
+            pictures=JobPictures.from_json(data),
         )
 
     @classmethod

@@ -42,12 +42,13 @@ from engine.output import RenderWriter, preview_file
 from engine.scene import require_in_range
 from engine.video import concat_mp4, count_frames, read_metadata, read_mp4, write_mp4
 from storage import CharacterRecord, InvalidTransitionError, RenderRecord, SceneWithShots, Storage
-from storage.media import render_media_dir
+from storage.media import project_media_dir, render_media_dir
 from storage.scene_check import SceneCheck
 
 from .compiler import CharacterBrief, CompiledScene, SceneBrief, ShotBrief, check_fits, compile_scene
 from .engine import EngineService
-from .jobs import EditPlan, JobSpec
+from .jobs import EditPlan, JobPictures, JobSpec, PictureReader
+from .pictures import load_picture
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def brief_of(scene: SceneWithShots, characters: Sequence[CharacterRecord]) -> Sc
         width=scene.scene.width,
         height=scene.scene.height,
         negative_prompt=scene.scene.negative_prompt,
-        characters=tuple(CharacterBrief(c.tag, c.name, c.description) for c in characters),
+        characters=tuple(CharacterBrief(c.tag, c.name, c.description, c.reference_path) for c in characters),
         shots=tuple(
             ShotBrief(
                 action=s.action,
@@ -137,6 +138,7 @@ def brief_of(scene: SceneWithShots, characters: Sequence[CharacterRecord]) -> Sc
                 camera_movement=s.camera_movement,
                 dialogue=s.dialogue,
                 character_tags=tuple(tags[i] for i in s.character_ids),
+                keyframe=s.keyframe_path,
             )
             for s in scene.shots
         ),
@@ -170,9 +172,16 @@ class RenderService:
         self._cancels: dict[int, threading.Event] = {}  # jobs running in this process
         self._lock = threading.Lock()
 
-    def compile(self, scene: SceneWithShots) -> CompiledScene:
-        """What `scene`'s storyboard renders as, token count included."""
-        return compile_scene(scene_brief(self.storage, scene), self.engine.pipeline.tokenizer)
+    def compile(self, scene: SceneWithShots, *, pictures: bool = False) -> CompiledScene:
+        """What `scene`'s storyboard renders as, token count included; with its pictures read if asked."""
+        project_id = scene.scene.project_id
+        load = (lambda path, field: load_picture(self.storage, project_id, path, field)) if pictures else None
+        return compile_scene(scene_brief(self.storage, scene), self.engine.pipeline.tokenizer, load)
+
+    def picture_reader(self, project_id: int) -> PictureReader:
+        """How a job of the project reads the pictures it names (project-relative), each checked again."""
+        folder = project_media_dir(project_id)
+        return lambda name, field: load_picture(self.storage, project_id, f"{folder}/{name}", field)
 
     # -- making jobs ---------------------------------------------------------------------------
 
@@ -198,7 +207,7 @@ class RenderService:
 
     def _plan_render(self, request: RenderRequest, seed_offset: int) -> JobSpec:
         scene_rows = self.storage.scenes.get(request.scene_id)
-        scene_spec = self.compile(scene_rows).scene
+        scene_spec = self.compile(scene_rows, pictures=True).scene
         if request.height or request.width:
             scene_spec = replace(
                 scene_spec, height=request.height or scene_spec.height, width=request.width or scene_spec.width
@@ -206,7 +215,8 @@ class RenderService:
         settings = self._settings(scene_rows, request, seed_offset)
         scene_spec, layout = self.engine.pipeline.resolve_scene(scene_spec, settings)
         resolved = replace(scene_spec, num_frames=layout.num_frames, shot_cut_frames=layout.cut_frames)
-        return JobSpec(settings, resolved, tuple(shot.id for shot in scene_rows.shots))
+        pictures, bare = JobPictures.split(resolved)
+        return JobSpec(settings, bare, tuple(shot.id for shot in scene_rows.shots), pictures=pictures)
 
     def _plan_edit(self, request: EditRequest, seed_offset: int) -> JobSpec:
         pipe = self.engine.pipeline
@@ -215,7 +225,7 @@ class RenderService:
         require_in_range("strength", request.strength, limits.STRENGTH)
         scene_rows = self.storage.scenes.get(request.scene_id)
         settings = self._settings(scene_rows, request, seed_offset)
-        base, layout = pipe.resolve_scene(self.compile(scene_rows).scene, settings)
+        base, layout = pipe.resolve_scene(self.compile(scene_rows, pictures=True).scene, settings)
         base = replace(base, num_frames=layout.num_frames, shot_cut_frames=layout.cut_frames)
         held = self._held_takes(scene_rows, base, layout)
         ids = tuple(shot.id for shot in scene_rows.shots)
@@ -233,8 +243,9 @@ class RenderService:
             rendered = extended_scene(base, layout, new_shot)
             rendered, longer_layout = pipe.resolve_scene(rendered, settings)
             rendered = replace(rendered, num_frames=longer_layout.num_frames, shot_cut_frames=longer_layout.cut_frames)
-            plan = EditPlan(base, held, len(ids), new_shot=new_shot)
-            return JobSpec(settings, rendered, (*ids, new_row.id), plan)
+            pictures, rendered = JobPictures.split(rendered)
+            plan = EditPlan(JobPictures.split(base)[1], held, len(ids), new_shot=new_shot)
+            return JobSpec(settings, rendered, (*ids, new_row.id), plan, pictures)
         if request.shot_id not in ids:
             raise SceneValidationError("shot", f"shot {request.shot_id} is not in scene {request.scene_id}")
         index = ids.index(request.shot_id)
@@ -242,7 +253,9 @@ class RenderService:
         strength = 1.0 if request.kind == "regenerate" else request.strength
         rendered, _ = pipe.resolve_scene(with_caption(base, index, caption), settings)  # the edited prompt fits
         rendered = replace(rendered, num_frames=layout.num_frames, shot_cut_frames=layout.cut_frames)
-        return JobSpec(settings, rendered, ids, EditPlan(base, held, index, strength, caption))
+        pictures, rendered = JobPictures.split(rendered)  # a redo renders with the scene's pictures as they are now
+        plan = EditPlan(JobPictures.split(base)[1], held, index, strength, caption)
+        return JobSpec(settings, rendered, ids, plan, pictures)
 
     def enqueue(self, request: RenderRequest | EditRequest, takes: int = 1) -> list[RenderRecord]:
         """Queue the request as `takes` jobs with seeds seed, seed+1, ...; their rows, in queue order."""
@@ -308,7 +321,9 @@ class RenderService:
                 record, f"Render {record.id} started: {layout.num_shots} shots, {layout.num_frames} frames"
             )
             record = self.storage.renders.mark_engine(record.id, self.engine.info.to_dict())
-            yield from self._stream(record, spec, self._start(spec, cancel), cancel)
+            read = self.picture_reader(self.storage.scenes.get(record.scene_id).scene.project_id)
+            scene = spec.pictures.attach(spec.scene, read)  # read now: a picture gone since fails the job, named
+            yield from self._stream(record, spec, scene, self._start(spec, scene, read, cancel), cancel)
         except Exception as error:
             if self.storage.renders.get(record.id).status == "running":
                 self.storage.renders.transition(record.id, "failed", error=f"{type(error).__name__}: {error}")
@@ -320,15 +335,19 @@ class RenderService:
             if self.storage.renders.get(record.id).status == "running":
                 self.storage.renders.transition(record.id, "cancelled", error="the job's runner stopped")
 
-    def _start(self, spec: JobSpec, cancel: threading.Event) -> Iterator[RenderEvent]:
+    def _start(
+        self, spec: JobSpec, scene: SceneSpec, read: PictureReader, cancel: threading.Event
+    ) -> Iterator[RenderEvent]:
+        """The engine's run of the job: `scene` is `spec.scene` with its pictures, `read` reads a redo's."""
         pipe = self.engine.pipeline
         plan = spec.edit
         if plan is None:
-            return pipe.generate(spec.scene, spec.settings, cancel=cancel)
+            return pipe.generate(scene, spec.settings, cancel=cancel)
         stored = self._held_latents(plan)
+        base = spec.pictures.attach(plan.base_scene, read)
         if plan.new_shot is not None:
-            return extend(pipe, plan.base_scene, stored, plan.new_shot, spec.settings, cancel)
-        return vary(pipe, plan.base_scene, stored, plan.shot, plan.strength, spec.settings, plan.caption, cancel)
+            return extend(pipe, base, stored, plan.new_shot, spec.settings, cancel)
+        return vary(pipe, base, stored, plan.shot, plan.strength, spec.settings, plan.caption, cancel)
 
     def _held_takes(self, scene_rows: SceneWithShots, scene_spec: SceneSpec, layout: ShotLayout) -> tuple[int, ...]:
         """The selected take of every shot, each checked to sit on the frames its shot has now.
@@ -398,7 +417,12 @@ class RenderService:
         return cut
 
     def _stream(
-        self, record: RenderRecord, spec: JobSpec, events: Iterator[RenderEvent], cancel: threading.Event
+        self,
+        record: RenderRecord,
+        spec: JobSpec,
+        scene: SceneSpec,
+        events: Iterator[RenderEvent],
+        cancel: threading.Event,
     ) -> Iterator[RenderUpdate]:
         """File what the engine produces: a take for each shot the job makes, then the scene's files.
 
@@ -408,7 +432,7 @@ class RenderService:
         """
         media = self.storage.media
         writer = RenderWriter(
-            media.path(self.folder(record)), spec.scene, spec.settings, self.engine.info, {"render": record.id}
+            media.path(self.folder(record)), scene, spec.settings, self.engine.info, {"render": record.id}
         )
         made = spec.made_shots
         saved_at = previewed_at = -float("inf")  # a fast model's steps are saved and previewed at most this often

@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import func, select
 
 from storage import (
+    SNAPSHOT_VERSION,
     DatabaseError,
     StorageError,
     StorageValidationError,
@@ -271,7 +272,8 @@ def test_the_snapshot_is_plain_json_and_restores_equal_rows(source, target):
     project_id = populate(source, "Harbour")
     snapshot = json.loads(json.dumps(snapshot_project(source, project_id), allow_nan=False))
     created = source.projects.get(project_id).created_at
-    assert snapshot["snapshot_version"] == 1 and snapshot["project"]["created_at"] == created.isoformat()
+    assert snapshot["snapshot_version"] == SNAPSHOT_VERSION == 2
+    assert snapshot["project"]["created_at"] == created.isoformat()
 
     restored = restore_project(target, snapshot)
 
