@@ -68,7 +68,25 @@ def run_cases(pipe) -> dict[str, torch.Tensor]:
     results["vary-new-caption"] = _latents(
         vary(pipe, _scene(3), stored, 2, 0.5, _settings("sparse"), caption="She runs along the pier.")
     )
+    results["pictures"] = _latents(pipe.generate(_scene_with_pictures(), _settings("sparse")))
     return results
+
+
+def _scene_with_pictures():
+    """The 3-shot scene with a reference (one more latent frame before it: 8 frames, 96 tokens a rank)
+    and a keyframe on shot 2."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from engine.pictures import Picture, Reference
+
+    def picture(seed: int) -> Picture:
+        return Picture.from_array(np.random.default_rng(seed).integers(0, 256, (48, 80, 3), dtype=np.uint8), "p.png")
+
+    scene = _scene(3)
+    shots = (scene.shots[0], replace(scene.shots[1], keyframe=picture(1)), scene.shots[2])
+    return replace(scene, shots=shots, references=(Reference(picture(2), "[character1] in her red coat."),))
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
@@ -93,7 +111,8 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         probe = pipe.transformer.blocks[-1].register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[1]))
         results = run_cases(pipe)
         probe.remove()
-        assert set(seen) == {84}, seen  # 7 latent frames x 24 tokens / 2
+        # 7 latent frames x 24 tokens / 2; with the reference frame, 8 x 24 / 2
+        assert set(seen[:-2]) == {84} and seen[-2:] == [96, 96], seen
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -117,7 +136,7 @@ def results(tiny_pipe, tmp_path_factory):
     return single, [torch.load(out / f"rank{rank}.pt") for rank in range(WORLD)]
 
 
-CASES = ["full-1shot", "full-3shot", "sparse-1shot", "sparse-3shot", "regenerate-held", "vary-new-caption"]
+CASES = ["full-1shot", "full-3shot", "sparse-1shot", "sparse-3shot", "regenerate-held", "vary-new-caption", "pictures"]
 
 
 @pytest.mark.parametrize("case", CASES)
