@@ -2,7 +2,8 @@
 # Create .venv with everything the studio needs; `--dev` adds what the tests need.
 # System packages (Debian): fonts-dejavu-core (the PDF storyboard's Unicode font), its
 # fallbacks for other scripts (fonts-noto-core: Hebrew, Arabic; fonts-noto-cjk;
-# fonts-noto-color-emoji) and, for the tests, chromium (the browser test); installed only when missing.
+# fonts-noto-color-emoji) and, for the tests, chromium (the browser test) and postgresql (the
+# test run starts a throwaway server with its initdb and pg_ctl); installed only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -17,6 +18,7 @@ missing=()
 if [[ "${1:-}" == "--dev" ]]; then
   .venv/bin/python -m pip install --quiet -r requirements-dev.txt
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 fi
 if (( ${#missing[@]} )); then
   SUDO=""; [[ "$(id -u)" != 0 ]] && SUDO="sudo"

@@ -3,9 +3,9 @@
 Export and import work on the studio's data directory without loading the model, so they run
 on any machine that holds the project. `render` queues a job for the studio's worker (and
 loads the model to check it first, as the page does); with --wait it renders it itself, or
-with `--workers ray` starts Ray workers (one per GPU) that render it, and follows them. Input a user can fix exits with status 2 and one line on
-stderr naming what is wrong; so does an OSError (disk full, permissions), which is the
-machine's state, not a bug. Programming errors still raise with their traceback.
+with `--workers ray` starts Ray workers (one per GPU) that render it, and follows them.
+Input a user can fix exits with status 2 and one line on stderr naming what is wrong; so
+does an OSError (disk full, permissions), which is the machine's state, not a bug. Programming errors still raise with their traceback.
 """
 
 from __future__ import annotations

@@ -232,6 +232,50 @@ class StudioUI:
         self.api.select_take(int(event.take_id))
         return self.panels(scene_id, shot_id, "board", "filmstrip", "cut")
 
+    # -- pictures ------------------------------------------------------------------------------
+
+    def _keyframe_set(self, scene_id: Any, shot_id: int, what: str) -> dict[Any, Any]:
+        """After a shot's keyframe changed: its card, the prompt, and its editor (the shot has a new version)."""
+        shots = [s.id for s in self.storage.scenes.get(required_id(scene_id, "scene")).shots]
+        number = shots.index(shot_id) + 1 if shot_id in shots else "?"
+        out = self.panels(scene_id, shot_id, "board", "compiled", "filmstrip", "shot")
+        return {**out, self.p.shot: shot_id, self.p.status: f"Shot {number}: {what}"}
+
+    @user_errors
+    def upload_keyframe(self, scene_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        shot_id = int(event.shot_id)
+        self.api.upload_keyframe(shot_id, int(event.version), str(event.data), str(event.name or "upload"))
+        return self._keyframe_set(scene_id, shot_id, "keyframe set; the shot opens on it from the next render")
+
+    @user_errors
+    def use_frame(self, scene_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        shot_id = int(event.shot_id)
+        self.api.frame_as_keyframe(int(event.take_id), int(event.frame), shot_id, int(event.version))
+        return self._keyframe_set(scene_id, shot_id, f"frame {int(event.frame) + 1} of its take is now its keyframe")
+
+    @user_errors
+    def clear_keyframe(self, scene_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        shot_id = int(event.shot_id)
+        self.api.clear_keyframe(shot_id, int(event.version))
+        return self._keyframe_set(scene_id, shot_id, "keyframe removed")
+
+    def _reference_set(self, scene_id: Any, shot_id: Any, character_id: int, what: str) -> dict[Any, Any]:
+        """After a reference changed: the cast, the character's editor (new version), and the prompt's tokens."""
+        out = self.panels(scene_id, shot_id, "board", "compiled", "cast", "character", character_id=character_id)
+        return {**out, self.p.character: character_id, self.p.status: what}
+
+    @user_errors
+    def upload_reference(self, scene_id: Any, shot_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        character_id = int(event.character_id)
+        self.api.upload_reference(character_id, int(event.version), str(event.data), str(event.name or "upload"))
+        return self._reference_set(scene_id, shot_id, character_id, "Reference image set")
+
+    @user_errors
+    def clear_reference(self, scene_id: Any, shot_id: Any, event: gr.EventData) -> dict[Any, Any]:
+        character_id = int(event.character_id)
+        self.api.clear_reference(character_id, int(event.version))
+        return self._reference_set(scene_id, shot_id, character_id, "Reference image removed")
+
     # -- characters ----------------------------------------------------------------------------
 
     @user_errors
@@ -374,6 +418,12 @@ class StudioUI:
         out[self.p.seen] = {"finished": {str(i): s for i, s in finished.items()}, "digest": digest}
         return out
 
+    def engine_panel(self) -> str:
+        """The engine and the render workers serving the queue, read on each page load: a cluster's
+        actors start, die and come back while the studio runs."""
+        text = self.services.engine.markdown() + "\n\n" + views.workers_markdown(self.storage)
+        return layout.as_markdown_text(text)
+
     # -- export and import ---------------------------------------------------------------------
 
     @user_errors
@@ -416,12 +466,7 @@ class StudioUI:
                     with gr.Tab("Project"):
                         project_panel = layout.project_panel()
                     with gr.Tab("Engine"):
-                        # Read on each page load: workers (a cluster's actors) start and stop while the studio runs.
-                        gr.Markdown(
-                            lambda: layout.as_markdown_text(
-                                engine.markdown() + "\n\n" + views.workers_markdown(self.storage)
-                            )
-                        )
+                        self._engine_panel = gr.Markdown(self.engine_panel())
             shot, character, seen = gr.State(None), gr.State(None), gr.State(None)
             self.p = Panels(
                 top.project, top.scene, top.status, area.board, area.prompt_box, area.compiled, area.filmstrip,
@@ -442,6 +487,7 @@ class StudioUI:
         each = {"trigger_mode": "multiple", **private}
 
         demo.load(lambda: gr.Dropdown(choices=self.project_choices()), None, [p.project], **private)
+        demo.load(self.engine_panel, None, [self._engine_panel], **private)
         p.project.change(self.open_project, [p.project], everything, **private)
         p.scene.change(self.open_scene, [p.scene], everything, **private)
         project_panel.create.click(self.create_project, [p.project_name], everything, **private)
@@ -462,12 +508,17 @@ class StudioUI:
         area.board.duplicate_shot(self.duplicate_shot, [p.scene], everything, **each)
         area.board.delete_shot(self.delete_shot, [p.scene, p.shot], everything, **each)
         area.board.show_prompt(lambda: gr.Accordion(open=True), None, [p.prompt_box], **private)
+        area.board.upload_keyframe(self.upload_keyframe, [p.scene], everything, **each)
+        area.board.clear_keyframe(self.clear_keyframe, [p.scene], everything, **each)
+        area.cut.use_frame(self.use_frame, [p.scene], everything, **each)
         area.filmstrip.pick_take(self.pick_take, [p.scene, p.shot], everything, **each)
         p.shot_editor.saved(self.edited, [p.scene, p.shot], everything, **each)
         p.scene_editor.saved(self.edited, [p.scene, p.shot], everything, **each)
         p.cast.select_character(self.select_character, [p.scene], everything, **each)
         p.cast.add_character(self.add_character, [p.scene], everything, **each)
         p.cast.delete_character(self.delete_character, [p.scene, p.shot], everything, **each)
+        p.cast.upload_reference(self.upload_reference, [p.scene, p.shot], everything, **each)
+        p.cast.clear_reference(self.clear_reference, [p.scene, p.shot], everything, **each)
         p.character_editor.saved(self.character_edited, [p.scene, p.shot, p.character], everything, **each)
 
         top.render.click(self.render, [p.scene, p.shot, *render.settings()], everything, **each)
@@ -491,6 +542,7 @@ class StudioUI:
             api.create_project, api.add_examples, api.rename_project, api.duplicate_project, api.delete_project,
             api.save_scene, api.add_character, api.save_character, api.delete_character, api.add_shot,
             api.save_shot, api.duplicate_shot, api.delete_shot, api.reorder_shots, api.compiled, api.board,
+            api.upload_keyframe, api.clear_keyframe, api.frame_as_keyframe, api.upload_reference, api.clear_reference,
             api.takes, api.select_take, api.scene_as_cut, api.render, api.edit, api.job, api.follow, api.jobs,
             api.cancel, api.retry, api.dismiss, api.import_project, api.export,
         ):  # fmt: skip
