@@ -15,7 +15,9 @@ differ only in case, which collide on macOS and Windows), sizes or a compression
 `BundleLimits`; then bundle.json (format, version, every row and link of the snapshot), files
 listed but absent or present but unlisted, sizes that disagree, rows naming files the bundle
 lacks; then it reads every member once, counting bytes against the declared size and hashing
-them. Only then are the files extracted (a second read, verified again: the zip may change
+them; every picture (a keyframe, a reference image: `pictures/<sha256>.png`) must be named by
+its own hash and pass the checks an upload passes (`engine.pictures.Picture`: an image, not
+empty, within PIL's decompression-bomb limit, opaque). Only then are the files extracted (a second read, verified again: the zip may change
 in between) to a staging folder inside the data directory, and the rows inserted in one
 transaction that renames the staged files into the new project's folder before it commits.
 Whatever fails, the staged and placed files are removed and no row is saved.
@@ -39,7 +41,9 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+from engine.errors import SceneValidationError
 from engine.files import atomic_path
+from engine.pictures import Picture
 from storage import (
     MediaPathError,
     MediaStore,
@@ -55,7 +59,7 @@ from storage import (
     restore_project,
     snapshot_project,
 )
-from storage.media import derived_media_paths
+from storage.media import PICTURES_DIR, check_picture_path, derived_media_paths, picture_path
 
 FORMAT = "holocine-studio-bundle"
 VERSION = 1
@@ -85,6 +89,7 @@ class BundleLimits:
     max_members: int = 10_000
     max_ratio: float = 200.0  # uncompressed / compressed size of one member: deflate bombs reach 1000
     max_manifest_bytes: int = 64 * MiB  # bundle.json is parsed in memory
+    max_picture_bytes: int = 64 * MiB  # a picture is decoded in memory to be checked
 
 
 DEFAULT_LIMITS = BundleLimits()
@@ -188,6 +193,7 @@ def import_bundle(storage: Storage, bundle_path: Path, limits: BundleLimits = DE
         listed = _checked_listing(manifest["files"], members, snapshot)
         for name, entry in listed.items():
             _copy_member(archive, members[name], entry, None)
+        _check_pictures(archive, members, listed, snapshot, limits)
         # 2. Extract to temporary names, then 3. insert the rows and rename the files into place, in one go.
         storage.media.data_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".bundle-import-", dir=storage.media.data_dir))
@@ -368,6 +374,42 @@ def _checked_listing(
         if path not in carried:
             raise BundleError(f"{MANIFEST} project.{field}", f"names {path!r}, which is not among the bundle's files")
     return listed
+
+
+def _check_pictures(
+    archive: zipfile.ZipFile,
+    members: Mapping[str, zipfile.ZipInfo],
+    listed: Mapping[str, _Listed],
+    snapshot: ProjectSnapshot,
+    limits: BundleLimits,
+) -> None:
+    """Every file under pictures/ is a picture named by its sha256 that an upload would have passed.
+
+    Run after every member's bytes matched its sha256, so the name check is the listed hash's.
+    A refusal names the row field that holds the picture when one does, else the member.
+    """
+    fields = {path: field for field, path in snapshot.media_paths().items()}
+    for name, entry in listed.items():
+        if not entry.project_path.startswith(f"{PICTURES_DIR}/"):
+            continue
+        subject = f"{MANIFEST} project.{fields[entry.project_path]}" if entry.project_path in fields else name
+        try:
+            check_picture_path(entry.project_path, subject)
+        except StorageValidationError as error:
+            raise BundleError(f"bundle member {name!r}", error.message) from error
+        if entry.project_path != picture_path(entry.sha256):
+            raise BundleError(
+                f"bundle member {name!r}", f"is named for other bytes than it holds (sha256 {entry.sha256})"
+            )
+        if entry.size > limits.max_picture_bytes:
+            raise BundleError(
+                subject,
+                f"{name} is {entry.size} bytes, more than the limit of {limits.max_picture_bytes} for a picture",
+            )
+        try:
+            Picture.from_bytes(b"".join(_chunks(archive, members[name], entry.size)), subject, source=name)
+        except SceneValidationError as error:
+            raise BundleError(error.field, error.message) from error
 
 
 def _chunks(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Iterator[bytes]:

@@ -519,7 +519,10 @@ class SceneCut:
 
 
 def describe_compiled(compiled: CompiledScene, fps: float) -> dict[str, Any]:
-    """What the storyboard shows before rendering: captions, per-shot frames, total length, tokens."""
+    """What the storyboard shows before rendering: captions, per-shot frames, total length, tokens.
+
+    With reference images, their hidden shots' captions too (they count against the tokens).
+    """
     return {
         "global_caption": compiled.global_caption,
         "shots": [
@@ -531,4 +534,5 @@ def describe_compiled(compiled: CompiledScene, fps: float) -> dict[str, Any]:
         "shot_cut_frames": list(compiled.layout.cut_frames),
         "tokens": compiled.token_count,
         "token_limit": compiled.token_limit,
+        **({"reference_captions": list(compiled.reference_captions)} if compiled.reference_captions else {}),
     }

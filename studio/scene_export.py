@@ -49,6 +49,7 @@ def export_model(storage: Storage, scene_id: int) -> ExportScene:
                 frame_range=(start, start + frames),
                 video_path=video,
                 thumbnail_path=storage.media.path(take.thumbnail_path) if take.thumbnail_path else None,
+                keyframe_path=storage.media.path(shot.keyframe_path) if shot.keyframe_path else None,
             )
         )
         start += frames
@@ -67,7 +68,10 @@ def export_model(storage: Storage, scene_id: int) -> ExportScene:
         seed=latest.seed,
         settings={**rendered.settings.to_dict(), "shot_ids": list(rendered.shot_ids)},
         characters=tuple(
-            ExportCharacter(c.tag, c.name, c.description) for c in storage.characters.list_for_project(project.id)
+            ExportCharacter(
+                c.tag, c.name, c.description, storage.media.path(c.reference_path) if c.reference_path else None
+            )
+            for c in storage.characters.list_for_project(project.id)
         ),
         shots=tuple(shots),
     )

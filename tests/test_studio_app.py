@@ -37,6 +37,7 @@ ENDPOINTS = (
     "add_character", "save_character", "delete_character", "add_shot", "save_shot", "duplicate_shot",
     "delete_shot", "reorder_shots", "compiled", "board", "takes", "select_take", "scene_as_cut",
     "import_project", "export", "render", "edit", "job", "follow", "jobs", "cancel", "retry", "dismiss",
+    "upload_keyframe", "clear_keyframe", "frame_as_keyframe", "upload_reference", "clear_reference",
 )  # fmt: skip
 ACTIONS = ["Boats rock on dark water.", "Ole ties a rope.", "Ole looks up at the sky."]
 JOB_KEYS = {"render_id", "status", "progress", "message", "error"}

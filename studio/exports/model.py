@@ -24,6 +24,7 @@ class ExportCharacter:
     tag: str
     name: str
     description: str
+    reference_path: Path | None = None  # the character's reference image, printed beside them
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ExportShot:
     frame_range: tuple[int, int]  # [start, end) in the scene video
     video_path: Path  # the selected take, an H.264 MP4
     thumbnail_path: Path | None = None
+    keyframe_path: Path | None = None  # the picture the shot opens on, if the director gave one
 
     @property
     def frame_count(self) -> int:

@@ -4,6 +4,11 @@ Page one introduces the scene (title, description, characters, the generation re
 then each shot gets stills from its selected take, its camera notes, its place in the scene
 video as timecode, its action and dialogue, and the exact caption it was rendered from, so
 a reader can judge every shot against its prompt without opening the studio.
+
+Pictures the director brought are printed where they were asked for: a shot's keyframe as
+the first picture of its row, before the take's stills (every exported shot has a take, so
+the keyframe is printed beside what came out, to be compared with it), and a character's
+reference image beside the character on page one.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ _PT_MM = 25.4 / 72  # one typographic point in mm
 _STILL_MAX_PX = 480  # stills are downscaled and stored as JPEG so a long scene stays a small file
 _MAX_STILL_H_MM = 70  # so portrait stills or a single thumbnail leave room for the notes
 _MIN_TEXT_MM = 35  # room a shot needs below its stills before it is worth starting on this page
+_REFERENCE_W_MM = 35  # a character's reference image on page one
 
 
 def write_storyboard_pdf(scene: ExportScene, path: Path, frames_per_shot: int = 3) -> Path:
@@ -43,7 +49,13 @@ def write_storyboard_pdf(scene: ExportScene, path: Path, frames_per_shot: int = 
     document.title_page(scene)
     document.add_page()
     for shot in scene.shots:
-        document.shot(scene, shot, _stills(shot, frames_per_shot), columns=frames_per_shot)
+        keyframe = (
+            None if shot.keyframe_path is None else _picture(shot.keyframe_path, f"shot {shot.number}'s keyframe")
+        )
+        stills = [keyframe, *_stills(shot, frames_per_shot)] if keyframe else _stills(shot, frames_per_shot)
+        document.shot(
+            scene, shot, stills, columns=frames_per_shot + (keyframe is not None), keyframe=keyframe is not None
+        )
     atomic_write_bytes(path, bytes(document.output()))
     return Path(path)
 
@@ -52,14 +64,21 @@ def _stills(shot: ExportShot, frames_per_shot: int) -> list[Image.Image]:
     if shot.thumbnail_path is None:
         stills = sample_frames(shot.video_path, frames_per_shot)
     else:
-        try:
-            with Image.open(shot.thumbnail_path) as image:
-                stills = [image.convert("RGB")]
-        except OSError as error:
-            raise ExportError(f"cannot read shot {shot.number}'s thumbnail {shot.thumbnail_path}: {error}") from error
+        stills = [_picture(shot.thumbnail_path, f"shot {shot.number}'s thumbnail")]
     for still in stills:
         still.thumbnail((_STILL_MAX_PX, _STILL_MAX_PX))
     return stills
+
+
+def _picture(path: Path, what: str) -> Image.Image:
+    """An image file as RGB, downscaled for print; a missing or unreadable one is refused naming `what`."""
+    try:
+        with Image.open(path) as image:
+            picture = image.convert("RGB")
+    except OSError as error:
+        raise ExportError(f"cannot read {what} {path}: {error}") from error
+    picture.thumbnail((_STILL_MAX_PX, _STILL_MAX_PX))
+    return picture
 
 
 class _Storyboard(FPDF):
@@ -89,6 +108,8 @@ class _Storyboard(FPDF):
         self.paragraph(scene.description)
         self.heading("Characters")
         for character in scene.characters:
+            if character.reference_path is not None:
+                self.reference(_picture(character.reference_path, f"{character.tag}'s reference image"))
             self.paragraph(f"{character.tag}  {character.name}", bold=True)
             self.paragraph(character.description)
         if not scene.characters:
@@ -98,8 +119,22 @@ class _Storyboard(FPDF):
         self.paragraph(f"Seed: {scene.seed}")
         self.paragraph(f"Settings: {json.dumps(scene.settings, ensure_ascii=False, sort_keys=True)}", size=8)
 
-    def shot(self, scene: ExportScene, shot: ExportShot, stills: list[Image.Image], columns: int) -> None:
-        """One shot's block: heading, a row of stills in `columns` equal cells, then its notes."""
+    def reference(self, image: Image.Image) -> None:
+        """A character's reference image, small, before their name."""
+        height = _REFERENCE_W_MM * image.height / image.width
+        if self.get_y() + height > self.page_break_trigger:
+            self.add_page()
+        top = self.get_y()
+        self.image(image, x=self.l_margin, y=top, w=_REFERENCE_W_MM)
+        self.set_y(top + height + 1)
+
+    def shot(
+        self, scene: ExportScene, shot: ExportShot, stills: list[Image.Image], columns: int, keyframe: bool = False
+    ) -> None:
+        """One shot's block: heading, a row of stills in `columns` equal cells, then its notes.
+
+        With `keyframe`, the first picture is the shot's keyframe, and a line under the row says so.
+        """
         still_w = (self.epw - _GAP_MM * (columns - 1)) / columns
         tallest = max(image.height / image.width for image in stills)
         still_w = min(still_w, _MAX_STILL_H_MM / tallest)
@@ -112,6 +147,8 @@ class _Storyboard(FPDF):
         for index, image in enumerate(stills):
             self.image(image, x=self.l_margin + index * (still_w + _GAP_MM), y=top, w=still_w)
         self.set_y(top + still_h + _GAP_MM)
+        if keyframe:
+            self.paragraph("First picture: the keyframe the shot opens on; then its take.", size=8)
         self.paragraph(f"{shot.shot_size} / {shot.camera_angle} / {shot.camera_movement}", bold=True)
         self.paragraph(
             f"Duration {shot.duration_s:.2f} s ({shot.frame_count} frames)   "

@@ -18,6 +18,7 @@ from storage import RenderRecord, Storage
 from ..bundle import export_bundle, import_bundle
 from ..examples import create_example_projects
 from ..exports.errors import ExportError
+from ..pictures import PictureService, decode_upload
 from ..renders import EditRequest, RenderRequest, describe_compiled
 from ..scene_export import EXPORT_FILES, export_scene
 from ..services import Services
@@ -30,6 +31,7 @@ class StudioAPI:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.storage: Storage = services.storage
+        self.pictures = PictureService(services.storage)
 
     # -- projects -----------------------------------------------------------------------------
 
@@ -92,6 +94,31 @@ class StudioAPI:
 
     def reorder_shots(self, scene_id: int, shot_ids: list[int]) -> list[int]:
         return [shot.id for shot in self.storage.shots.reorder(scene_id, [int(i) for i in shot_ids])]
+
+    # -- pictures -----------------------------------------------------------------------------
+
+    def upload_keyframe(self, shot_id: int, version: int, image: str, name: str = "upload") -> int:
+        """Make an image the picture shot `shot_id` opens on; `image` is the file's bytes as base64
+        (or a `data:` URL). Refused, naming `keyframe`, unless it is a readable, opaque image within
+        PIL's pixel limit; the shot's new version."""
+        return self.pictures.set_keyframe(shot_id, version, decode_upload(image, "keyframe"), name).version
+
+    def clear_keyframe(self, shot_id: int, version: int) -> int:
+        return self.pictures.clear_keyframe(shot_id, version).version
+
+    def frame_as_keyframe(self, take_id: int, frame: int, shot_id: int, version: int) -> int:
+        """Frame `frame` (0 = first) of take `take_id`, as its clip decodes, as shot `shot_id`'s keyframe.
+
+        The page sends the frame under the cut player's playhead for that take's own shot; any
+        shot of the project may be named (to open shot 3 on shot 2's last frame)."""
+        return self.pictures.keyframe_from_take(take_id, frame, shot_id, version).version
+
+    def upload_reference(self, character_id: int, version: int, image: str, name: str = "upload") -> int:
+        """Make an image the character's reference (every shot of a scene they appear in sees it); base64."""
+        return self.pictures.set_reference(character_id, version, decode_upload(image, "reference"), name).version
+
+    def clear_reference(self, character_id: int, version: int) -> int:
+        return self.pictures.clear_reference(character_id, version).version
 
     def compiled(self, scene_id: int) -> dict[str, Any]:
         """What the scene renders as: captions, frames on the 4t+1 grid, cuts, tokens against 512."""

@@ -37,7 +37,8 @@ def _html(name: str, value: dict[str, Any], elem_id: str, **kwargs: Any) -> gr.H
 
 def board(value: dict[str, Any]) -> gr.HTML:
     """Cards in shot order with the timeline strip. Events: select_shot {shot_id}, reorder {shot_ids},
-    add_shot {after_id}, duplicate_shot {shot_id}, delete_shot {shot_id}, show_prompt."""
+    add_shot {after_id}, duplicate_shot {shot_id}, delete_shot {shot_id}, show_prompt,
+    upload_keyframe {shot_id, version, name, data (a data: URL)}, clear_keyframe {shot_id, version}."""
     return _html("board", value, "board")
 
 
@@ -47,7 +48,7 @@ def filmstrip(value: dict[str, Any]) -> gr.HTML:
 
 
 def cut_player(value: dict[str, Any]) -> gr.HTML:
-    """The scene as cut, with a marker per shot."""
+    """The scene as cut, with a marker per shot. Event: use_frame {take_id, frame, shot_id, version}."""
     return _html("cut", value, "cut-player")
 
 
@@ -57,7 +58,8 @@ def jobs(value: dict[str, Any]) -> gr.HTML:
 
 
 def cast(value: dict[str, Any]) -> gr.HTML:
-    """Character cards. Events: select_character {character_id}, add_character, delete_character {character_id}."""
+    """Character cards. Events: select_character {character_id}, add_character, delete_character {character_id},
+    upload_reference {character_id, version, name, data (a data: URL)}, clear_reference {character_id, version}."""
     return _html("cast", value, "cast")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from engine import HoloCineError
 from engine.text import MAX_TEXT_TOKENS, count_tokens
-from storage import RenderRecord, SceneWithShots, Storage, TakeRecord
+from storage import MediaPathError, RenderRecord, SceneWithShots, Storage, TakeRecord
 from storage.media import render_media_dir
 
 from ..compiler import SceneBrief, scene_frames, scene_prompt, shot_caption
@@ -88,8 +88,11 @@ class ShotCard:
     characters: tuple[Chip, ...]
     status: str  # not-rendered | rendered | changed | rendering
     status_label: str
-    picture: str | None  # URL of the selected take's still or the live preview
+    picture: str | None  # URL of the live preview, the selected take's still, or else the keyframe
     selected: bool
+    version: int = 0  # what a keyframe upload on the card names back
+    keyframe: str | None = None  # URL of the shot's keyframe, if it has one (and its file is there)
+    shows_keyframe: bool = False  # `picture` is the keyframe: no take yet
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,8 @@ def board_view(
         take = selected_takes.get(shot.id)
         caption = shot_caption(brief.shots[index], brief.characters)
         status, label = _status(take, caption, shot.id in rendering)
-        picture = _picture(storage, take, rendering.get(shot.id))
+        keyframe = stored_url(storage, shot.keyframe_path)
+        picture = _picture(storage, take, rendering.get(shot.id)) or keyframe
         cards.append(
             ShotCard(
                 id=shot.id,
@@ -166,6 +170,9 @@ def board_view(
                 status_label=label,
                 picture=picture,
                 selected=shot.id == selected_id,
+                version=shot.version,
+                keyframe=keyframe,
+                shows_keyframe=keyframe is not None and picture == keyframe,
             )
         )
     timeline = _timeline(scene, brief, frames, timing_problem, selected_id, tokenizer)
@@ -188,6 +195,17 @@ def _picture(storage: Storage, take: TakeRecord | None, preview: Path | None) ->
     if take is not None and take.thumbnail_path:
         return file_url(storage.media.path(take.thumbnail_path))
     return None
+
+
+def stored_url(storage: Storage, path: str | None) -> str | None:
+    """The URL of a stored picture; None without one, or when its file is gone (the card shows no picture)."""
+    if path is None:
+        return None
+    try:
+        resolved = storage.media.path(path)
+    except MediaPathError:
+        return None
+    return file_url(resolved) if resolved.is_file() else None
 
 
 def _shot_frames(brief: SceneBrief) -> tuple[list[int] | None, str | None]:
@@ -290,6 +308,11 @@ class Marker:
     number: int
     start_s: float
     percent: float
+    start_frame: int = 0  # where the shot's take starts in the cut
+    frames: int = 0
+    take_id: int = 0  # the take the cut shows for the shot ("use this frame" takes it from there)
+    shot_id: int = 0
+    shot_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -318,8 +341,19 @@ def cut_view(storage: Storage, scene_id: int | None, cut: SceneCut | None, selec
         return CutView(None, 0, fps, (), None, "the cut plays here once every shot has a take")
     total = sum(cut.frames) or 1
     markers, start, seek = [], 0, None
-    for i, (shot, length) in enumerate(zip(scene.shots, cut.frames)):
-        markers.append(Marker(i + 1, round(start / fps, 3), round(100 * length / total, 3)))
+    for i, (shot, length, take_id) in enumerate(zip(scene.shots, cut.frames, cut.take_ids)):
+        markers.append(
+            Marker(
+                i + 1,
+                round(start / fps, 3),
+                round(100 * length / total, 3),
+                start,
+                length,
+                take_id,
+                shot.id,
+                shot.version,
+            )
+        )
         if shot.id == selected_id:
             seek = round(start / fps, 3)
         start += length
@@ -337,6 +371,8 @@ class CharacterCard:
     look: str
     notes: str
     selected: bool
+    version: int = 0  # what a reference upload on the card names back
+    reference: str | None = None  # URL of the character's reference image
 
 
 @dataclass(frozen=True)
@@ -352,7 +388,16 @@ def cast_view(storage: Storage, project_id: int | None, selected_id: int | None)
     if not project_id:
         return CastView((), None)
     cards = tuple(
-        CharacterCard(c.id, c.tag, c.name, c.description, c.notes, c.id == selected_id)
+        CharacterCard(
+            c.id,
+            c.tag,
+            c.name,
+            c.description,
+            c.notes,
+            c.id == selected_id,
+            c.version,
+            stored_url(storage, c.reference_path),
+        )
         for c in storage.characters.list_for_project(int(project_id))
     )
     return CastView(cards, selected_id)

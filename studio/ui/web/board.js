@@ -4,6 +4,22 @@
 const cards = () => Array.from(element.querySelectorAll('.card[data-shot-id]'));
 const selectedCard = () => element.querySelector('.card.selected[data-shot-id]');
 const idOf = (card) => Number(card.dataset.shotId);
+const versionOf = (card) => Number(card.querySelector('.keyframe-file').dataset.version);
+
+// A keyframe goes to the server as the file's bytes (a data: URL); the server checks it and
+// answers with the board, or with an error naming the field (nothing changes then).
+function uploadKeyframe(card, file) {
+  if (!file) return;
+  const reader = new FileReader();
+  reader.onload = () => trigger('upload_keyframe', { shot_id: idOf(card), version: versionOf(card), name: file.name, data: reader.result });
+  reader.readAsDataURL(file);
+}
+element.addEventListener('change', (event) => {
+  const input = event.target.closest('.keyframe-file');
+  if (!input) return;
+  uploadKeyframe(input.closest('.card'), input.files[0]);
+  input.value = '';
+});
 
 function select(card) {
   if (!card) return;
@@ -26,6 +42,12 @@ element.addEventListener('click', (event) => {
   if (!card) return;
   if (card.classList.contains('add-shot')) { addAfterSelected(); return; }
   if (event.target.closest('.duplicate')) { trigger('duplicate_shot', { shot_id: idOf(card) }); return; }
+  if (event.target.closest('.set-keyframe')) { card.querySelector('.keyframe-file').click(); return; }
+  if (event.target.closest('.keyframe-file')) return;
+  if (event.target.closest('.clear-keyframe')) {
+    trigger('clear_keyframe', { shot_id: idOf(card), version: versionOf(card) });
+    return;
+  }
   if (event.target.closest('.delete')) {
     if (window.confirm('Delete shot ' + card.dataset.number + ' and all its takes?')) trigger('delete_shot', { shot_id: idOf(card) });
     return;
@@ -57,11 +79,25 @@ element.addEventListener('dragstart', (event) => {
   event.dataTransfer.effectAllowed = 'move';
   event.dataTransfer.setData('text/plain', card.dataset.shotId);
 });
+const carriesFiles = (event) => !dragged && event.dataTransfer && Array.from(event.dataTransfer.types || []).includes('Files');
 element.addEventListener('dragover', (event) => {
-  if (dragged && event.target.closest('.card[data-shot-id]')) event.preventDefault();
+  const card = event.target.closest('.card[data-shot-id]');
+  if (!card) return;
+  if (dragged) event.preventDefault();
+  else if (carriesFiles(event)) { event.preventDefault(); card.classList.add('dropping'); }
+});
+element.addEventListener('dragleave', (event) => {
+  const card = event.target.closest('.card[data-shot-id]');
+  if (card && !card.contains(event.relatedTarget)) card.classList.remove('dropping');
 });
 element.addEventListener('drop', (event) => {
   const target = event.target.closest('.card[data-shot-id]');
+  if (target && carriesFiles(event)) {  // an image dropped on a card becomes its keyframe
+    event.preventDefault();
+    target.classList.remove('dropping');
+    uploadKeyframe(target, event.dataTransfer.files[0]);
+    return;
+  }
   if (!dragged || !target || target === dragged) return;
   event.preventDefault();
   const box = target.getBoundingClientRect();
