@@ -32,11 +32,12 @@ from storage import Storage, WorkerRecord
 
 from .services import StudioSettings, build_services
 from .supervisor import WorkerSupervisor
-from .worker import POLL_S, RenderWorker, wait_for_job
+from .worker import RenderWorker, wait_for_job
 
 log = logging.getLogger(__name__)
 
 RESTART_WAIT_S = 1.0  # between looks at an actor Ray is restarting
+FOLLOW_POLL_S = 0.1  # how often `wait_for` reads a job's row: its end is only known from the row
 
 
 class RenderActor:
@@ -69,7 +70,7 @@ class RayWorkerPool:
     """The studio's side of the actors: starts (or joins) Ray, places the actors, watches them die."""
 
     def __init__(
-        self, settings: StudioSettings, storage: Storage, supervisor: WorkerSupervisor, poll_s: float = POLL_S
+        self, settings: StudioSettings, storage: Storage, supervisor: WorkerSupervisor, poll_s: float = FOLLOW_POLL_S
     ) -> None:
         self.settings = settings
         self.storage = storage
