@@ -97,10 +97,10 @@ class Picture:
             raise
         except Image.DecompressionBombError as error:
             raise SceneValidationError(field, f"{source} is over the pixel limit for images: {error}") from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-            raise SceneValidationError(
-                field, f"{source} is not an image PIL can read (PNG, JPEG, WebP, ...): {error}"
-            ) from None
+        except UnidentifiedImageError:
+            raise SceneValidationError(field, f"{source} is not an image (PNG, JPEG, WebP, ...)") from None
+        except (OSError, ValueError, SyntaxError) as error:  # a known format whose data is broken or cut short
+            raise SceneValidationError(field, f"{source} is not an image that can be read: {error}") from None
         return cls(image, hashlib.sha256(data).hexdigest(), source, mode)
 
     @classmethod

@@ -212,7 +212,7 @@ def _png_header_only(width: int, height: int) -> bytes:
     ("data", "words"),
     [
         (b"", "empty file"),
-        (b"these are not the pixels you are looking for", "not an image"),
+        (b"these are not the pixels you are looking for", "is not an image (PNG, JPEG"),
         (_png_header_only(10_000, 10_000), "pixel"),  # over the limit, under PIL's own 2x refusal
         (_png_header_only(40_000, 40_000), "pixel"),  # PIL's DecompressionBombError
         (_png(Image.new("RGBA", (8, 8), (1, 2, 3, 0))), "transparent"),
