@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from diffusers.utils.torch_utils import get_module_execution_device
 
+from .attention import ShotTokenLayout
 from .pictures import Fit, Picture
 from .scene import SceneSpec, ShotLayout
 
@@ -73,15 +74,24 @@ class HeldPictures:
     mask: torch.Tensor
     uses: tuple[PictureUse, ...]
 
-    def model_ranges(self, layout: ShotLayout) -> tuple[tuple[int, int], ...]:
-        """Every shot the model sees, in latent frames: one per reference, then the scene's shots shifted."""
-        r = self.num_references
-        return (*((i, i + 1) for i in range(r)), *((a + r, b + r) for a, b in layout.latent_ranges))
+
+def model_ranges(layout: ShotLayout, num_references: int) -> tuple[tuple[int, int], ...]:
+    """Every shot the model sees, in latent frames: one per reference, then the scene's shots shifted."""
+    r = num_references
+    return (*((i, i + 1) for i in range(r)), *((a + r, b + r) for a, b in layout.latent_ranges))
+
+
+def model_token_layout(layout: ShotLayout, num_references: int, tokens_per_frame: int) -> ShotTokenLayout:
+    """The shots the attention processors see (references first), as ranges of transformer tokens."""
+    return ShotTokenLayout(
+        tuple((a * tokens_per_frame, b * tokens_per_frame) for a, b in model_ranges(layout, num_references)),
+        tokens_per_frame,
+    )
 
 
 def pixels_to_vae_input(frame: np.ndarray, frames: int) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, frames, H, W) in [-1, 1]: the still repeated `frames` times."""
-    unit = torch.from_numpy(np.ascontiguousarray(frame)).float().div(127.5).sub(1.0).permute(2, 0, 1)
+    unit = torch.from_numpy(np.array(frame)).float().div(127.5).sub(1.0).permute(2, 0, 1)
     return unit[None, :, None].expand(1, 3, frames, *unit.shape[1:]).contiguous()
 
 

@@ -22,7 +22,7 @@ from diffusers.utils.torch_utils import get_module_execution_device, randn_tenso
 from . import limits
 from .attention import AttentionMode, ShotAttention, ShotTokenLayout, install_shot_attention, resolve_sparse_backend
 from .attention.context import ATTENTION_MODES
-from .conditioning import HeldPictures, hold_pictures
+from .conditioning import HeldPictures, hold_pictures, model_token_layout
 from .decode import decode_latent_ranges
 from .editing import SceneEdit
 from .errors import HoloCineError, SceneValidationError
@@ -347,10 +347,7 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         holding = bool(held_frames.any())
         patch = self.transformer.config.patch_size
         tokens_per_frame = (shape[3] // patch[1]) * (shape[4] // patch[2])
-        model_ranges = pictures.model_ranges(layout)
-        token_layout = ShotTokenLayout(
-            tuple((a * tokens_per_frame, b * tokens_per_frame) for a, b in model_ranges), tokens_per_frame
-        )
+        token_layout = model_token_layout(layout, num_references, tokens_per_frame)
 
         # 5. Denoise, with this render's LoRAs active and, if asked, a step cache that lives
         #    only for this render (so no cached state crosses scenes or layouts).

@@ -8,6 +8,8 @@ Scenes come from a seed the training data never used. Each is rendered through t
 `--videos FILE.npz` keeps the rendered videos; `--rescore` scores them again without rendering.
 `--round-trip` scores the same scenes' ground truth passed through the weights' VAE instead:
 the ceiling any DiT on that VAE can reach, scene for scene.
+`--pictures` measures pictures in (keyframes and reference images), side by side with the
+same scenes and seeds rendered without them; see `picture_trials`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # only when run as `python scripts/...`: find `engine`
     sys.path.insert(0, str(REPO_ROOT))
 
-from engine import RenderSettings, WeightsSpec, load_pipeline  # noqa: E402
-from engine.toyworld import ToyScene, score_scene, toy_scenes  # noqa: E402
+from engine import RenderSettings, SceneSpec, WeightsSpec, load_pipeline  # noqa: E402
+from engine.toyworld import ToyScene, ToyShot, read_shot, score_scene, toy_scenes  # noqa: E402
 from engine.toyworld.metrics import ASPECTS  # noqa: E402
+from engine.toyworld.pictures import PictureScene, keyed_scene, referenced_scene  # noqa: E402
 from engine.training.data import pixels_to_unit  # noqa: E402
 from engine.video import frames_to_uint8  # noqa: E402
 
@@ -96,6 +99,100 @@ def score(scenes: list[ToyScene], videos: list[np.ndarray]) -> dict:
     }
 
 
+def keyframe_trial(scenes: list[ToyScene], index: int) -> PictureScene:
+    """Held-out scene `index` with shot `index % shots` keyed to the next scene of another colour's character."""
+    scene = scenes[index]
+    donor = next(d for d in scenes[index + 1 :] + scenes[:index] if d.character.colour != scene.character.colour)
+    shot_index = index % len(scene.shots)
+    own = scene.shots[shot_index].position
+    position = next((s.position for s in donor.shots if s.position != own), "left" if own != "left" else "right")
+    return keyed_scene(scene, shot_index, donor.character, position)
+
+
+def picture_trials(weights: str, scenes: list[ToyScene], settings: RenderSettings, device: str = "cpu") -> dict:
+    """Keyframe adherence and reference transfer, each beside the same scenes and seeds without pictures.
+
+    keyframe (`keyframe_trial`): the keyed shot's colour, shape and position read against its
+    keyframe, and every other shot's adherence to its caption against the plain render's.
+    reference: captions with no colour or shape, rendered with and without a reference picture
+    of the character (a wide shot in the centre); see `engine.toyworld.pictures`.
+    """
+    pipe, info = load_pipeline(WeightsSpec(weights), device=device)
+    settings = replace(settings, guidance_scale=pipe.defaults.guidance_scale)
+    started = time.perf_counter()
+
+    def video(spec: SceneSpec, index: int) -> np.ndarray:
+        return frames_to_uint8(pipe(spec, replace(settings, seed=settings.seed + index)).video)
+
+    keyed_hits = {"colour": 0, "shape": 0, "position": 0}
+    others_plain: list[dict] = []
+    others_keyed: list[dict] = []
+    sca_plain, sca_keyed = [], []
+    colourless: dict[bool, list] = {False: [], True: []}
+    for index, scene in enumerate(scenes):
+        trial = keyframe_trial(scenes, index)
+        assert trial.keyed is not None
+        keyed_index = trial.keyed.index
+        plain_video, keyed_video = video(scene.spec(), index), video(trial.spec(), index)
+        start, end = scene.frame_ranges[keyed_index]
+        reading = read_shot(keyed_video[start:end])
+        keyed_hits["colour"] += reading.colour == trial.keyed.character.colour
+        keyed_hits["shape"] += reading.shape == trial.keyed.character.shape
+        keyed_hits["position"] += reading.position == trial.keyed.shot.position
+        for videos, others, cuts in ((plain_video, others_plain, sca_plain), (keyed_video, others_keyed, sca_keyed)):
+            scored = score_scene(scene, videos)
+            cuts.append(scored.sca)
+            others += [
+                {aspect: _wanted(scene, shot, aspect) == getattr(r, aspect) for aspect in ASPECTS}
+                for i, (shot, r) in enumerate(zip(scene.shots, scored.readings))
+                if i != keyed_index
+            ]
+        referenced = referenced_scene(scene, "wide", "centre").spec()
+        for with_reference in (False, True):
+            spec = referenced if with_reference else replace(referenced, references=())
+            colourless[with_reference].append(score_scene(scene, video(spec, index)))
+    n = len(scenes)
+
+    def mean_others(rows: list[dict]) -> dict:
+        return {aspect: round(float(np.mean([r[aspect] for r in rows])), 4) for aspect in ASPECTS}
+
+    def reference_reading(scores: list) -> dict:
+        return {
+            "colour": round(float(np.mean([s.adherence["colour"] for s in scores])), 4),
+            "shape": round(float(np.mean([s.adherence["shape"] for s in scores])), 4),
+            "stripe_scenes": sum(
+                all(r.stripe == scene.character.stripe for r in s.readings) for scene, s in zip(scenes, scores)
+            ),
+            "sca": round(float(np.mean([s.sca for s in scores])), 4),
+        }
+
+    return {
+        "weights": weights,
+        "model": info.model_name,
+        "scenes": n,
+        "settings": {k: settings.to_dict()[k] for k in ("steps", "guidance_scale", "shift", "seed")},
+        "keyframe": {
+            "keyed_shot": {k: round(v / n, 4) for k, v in keyed_hits.items()},
+            "other_shots_plain": mean_others(others_plain),
+            "other_shots_keyed": mean_others(others_keyed),
+            "sca_plain": round(float(np.mean(sca_plain)), 4),
+            "sca_keyed": round(float(np.mean(sca_keyed)), 4),
+        },
+        "reference": {"without": reference_reading(colourless[False]), "with": reference_reading(colourless[True])},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _wanted(scene: ToyScene, shot: ToyShot, aspect: str) -> str:
+    return {
+        "background": scene.background,
+        "colour": scene.character.colour,
+        "shape": scene.character.shape,
+        "framing": shot.framing,
+        "position": shot.position,
+    }[aspect]
+
+
 def table_row(name: str, result: dict) -> str:
     a = result["adherence"]
     cells = [a["colour"], a["background"], a["shape"], a["framing"], a["position"], result["sca"]]
@@ -130,9 +227,19 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="score the scenes' ground truth through the weights' VAE (the ceiling)",
     )
+    parser.add_argument(
+        "--pictures", action="store_true", help="measure keyframes and reference images (see picture_trials)"
+    )
     args = parser.parse_args(argv)
     if args.rescore and not args.videos:
         parser.error("--rescore needs --videos")
+    if args.pictures:
+        settings = RenderSettings(steps=args.steps, seed=args.seed + args.first_scene, shift=args.shift, preview_every=0)
+        result = picture_trials(args.weights, held_out_scenes(args.scenes, args.first_scene), settings, args.device)
+        print(json.dumps(result, indent=2))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return
     torch.manual_seed(0)
     settings = RenderSettings(
         steps=args.steps,

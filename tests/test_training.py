@@ -354,3 +354,38 @@ def test_folder_clips_read_videos_and_sidecars(tmp_path):
     (tmp_path / "orphan.mp4").write_bytes((tmp_path / "take.mp4").read_bytes())
     with pytest.raises(TrainingConfigError, match="^data.folder: videos without a JSON sidecar: orphan.json"):
         folder_clips(tmp_path)
+
+
+def test_picture_clips_hold_their_pictures_as_a_render_does_and_train(tmp_path, tiny_weights):
+    """Keyed and referenced toy clips: held frames are the render's encodings and carry no loss."""
+    from engine.conditioning import encode_still
+    from engine.toyworld.pictures import keyed_scene, referenced_scene
+    from engine.toyworld.world import ToyCharacter
+
+    config = _config(
+        tmp_path,
+        tiny_weights,
+        steps=2,
+        data={"generator": "engine.toyworld.pictures:picture_scenes", "num_clips": 6, "seed": 3},
+        outline_loss={"weight": 3.0, "radius_px": 1},
+    )
+    trainer = Trainer(config)
+    scene = example_scenes()[0]
+    keyed = keyed_scene(scene, 1, ToyCharacter("square", "green", "black"), "left")
+    referenced = referenced_scene(scene, "close", "right")
+    plain_clip, keyed_clip, referenced_clip = encode_clips(
+        trainer.pipe, [scene, keyed, referenced], outline=config.outline_loss
+    )
+    start = scene.shots[0].latent_frames  # shot 2's first latent frame
+    expected = encode_still(trainer.pipe, keyed.keyframe_still(), opens_video=False)[0, :, 0]
+    assert torch.equal(keyed_clip.latents[:, start], expected)
+    assert keyed_clip.loss_weights[start].max() == 0 and keyed_clip.loss_weights[start + 1].min() > 0
+    assert "[character1] is in the centre" not in keyed.spec().shots[1].caption  # the keyed caption: framing only
+    assert referenced_clip.num_references == 1 and referenced_clip.latents.shape[1] == plain_clip.latents.shape[1] + 1
+    reference = encode_still(trainer.pipe, referenced.reference_still(), opens_video=True)[0, :, 0]
+    assert torch.equal(referenced_clip.latents[:, 0], reference)
+    assert torch.equal(referenced_clip.latents[:, 1:], plain_clip.latents)  # same video, same colourless scene frames
+    assert referenced_clip.loss_weights[0].max() == 0
+    assert referenced_clip.text_windows.shape[0] == len(scene.shots) + 1
+    trainer.run()  # batches mix shapes only within a bucket: plain and keyed clips together, referenced apart
+    assert trainer.step == 2

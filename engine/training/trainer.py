@@ -28,7 +28,8 @@ from diffusers import WanTransformer3DModel
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-from ..attention.context import AttentionCall, ShotTokenLayout
+from ..attention.context import AttentionCall
+from ..conditioning import model_token_layout
 from ..files import atomic_path
 from ..pipeline import HoloCinePipeline, RenderSettings
 from ..scene import SceneSpec
@@ -202,7 +203,11 @@ class Trainer:
         """One optimizer step on `batch`; returns its loss (mean squared velocity error, outline-weighted if set)."""
         config, device = self.config, self.device
         clean = torch.stack([clip.latents for clip in batch])
-        weights = None if batch[0].loss_weights is None else torch.stack([clip.loss_weights for clip in batch])
+        weights = None  # per latent pixel; a clip without its own weighs every pixel 1
+        if any(clip.loss_weights is not None for clip in batch):
+            weights = torch.stack(
+                [clip.loss_weights if clip.loss_weights is not None else torch.ones(clean.shape[2:]) for clip in batch]
+            )
         noise = torch.randn(clean.shape, generator=self.noise_generator)
         sigmas = sample_sigmas(len(batch), config.timesteps, self.noise_generator, *self._sigma_range())
         dropped = torch.rand(len(batch), generator=self.noise_generator) < config.caption_dropout
@@ -216,7 +221,7 @@ class Trainer:
         patch = self.pipe.transformer.config.patch_size
         tokens_per_frame = (clean.shape[3] // patch[1]) * (clean.shape[4] // patch[2])
         calls = [
-            AttentionCall(ShotTokenLayout(clip.layout.token_ranges(tokens_per_frame), tokens_per_frame), window)
+            AttentionCall(model_token_layout(clip.layout, clip.num_references, tokens_per_frame), window)
             for clip, window in zip(batch, windows)
         ]
         total = 0.0
