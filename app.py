@@ -54,12 +54,13 @@ def main(argv: list[str] | None = None) -> None:
             ray_address=args.ray_address,
             ray_workers=args.ray_workers,
             worker_threads=args.worker_threads,
+            parallel_gpus=args.parallel_gpus,
         )
         check_locations(settings)  # --data-dir and --db-url before the model loads: seconds, not minutes
         services = build_services(settings)
-    except (HoloCineError, StorageError, OSError) as error:  # bad weights, LoRAs, folders, URL: no traceback
+        services.start_workers()  # run queued jobs, also those left queued before a restart
+    except (HoloCineError, StorageError, OSError) as error:  # bad weights, LoRAs, folders, URL, GPUs: no traceback
         parser.exit(2, f"error: {' '.join(str(error).split())}\n")
-    services.start_workers()  # run queued jobs, also those left queued before a restart
     demo = build_app(services)
     try:
         demo.queue(default_concurrency_limit=4).launch(

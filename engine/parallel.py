@@ -38,11 +38,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
-from .errors import BackendUnavailableError, SceneValidationError
+from .errors import BackendUnavailableError, HoloCineError, SceneValidationError
 
 PARALLEL_MODES = ("none", "ulysses")
 
@@ -170,17 +171,34 @@ def launched_world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def init_from_torchrun(device: torch.device) -> UlyssesGroup:
-    """Join the process group torchrun describes in the environment (NCCL on CUDA, gloo on the CPU)."""
+def init_from_torchrun(device: torch.device, timeout: timedelta | None = None) -> UlyssesGroup:
+    """Join the process group torchrun describes in the environment (NCCL on CUDA, gloo on the CPU).
+
+    `timeout` bounds how long a collective waits for a rank that never comes (torch's default: 10 min
+    or more); a studio worker group sets its own, as a backstop behind its supervisor.
+    """
     backend = "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl" and not dist.is_nccl_available():
         raise BackendUnavailableError("--parallel ulysses on CUDA needs NCCL, which this torch build lacks")
     if not dist.is_initialized():
         if device.type == "cuda":
-            dist.init_process_group(backend, device_id=device)
+            dist.init_process_group(backend, device_id=device, timeout=timeout)
         else:
-            dist.init_process_group(backend)
+            dist.init_process_group(backend, timeout=timeout)
     return UlyssesGroup(rank=dist.get_rank(), world_size=dist.get_world_size())
+
+
+class RankError(HoloCineError):
+    """An exception one rank of a group raised, in that rank's words: "rank 1: RuntimeError: CUDA out of memory".
+
+    A rank's failure ends the whole group's job, so the job's message must say which rank it was;
+    the text travels between processes, so this carries words, not the exception object.
+    """
+
+    def __init__(self, rank: int, error: BaseException | str) -> None:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        super().__init__(f"rank {rank}: {text}")
+        self.rank = rank
 
 
 def local_device(requested: str) -> str:

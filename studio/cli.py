@@ -103,7 +103,17 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ray-workers", type=_positive, help="with --workers ray on a cluster without GPUs: how many CPU actors"
     )
-    parser.add_argument("--worker-threads", type=_positive, help="torch threads per CPU actor (default: torch's)")
+    parser.add_argument(
+        "--worker-threads", type=_positive, help="torch threads per CPU actor or CPU rank (default: torch's)"
+    )
+    parser.add_argument(
+        "--parallel-gpus",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="each render worker spreads every scene over N GPUs of its node (Ulysses; with --workers ray, "
+        "one actor per N GPUs); see README",
+    )
 
 
 def _positive(text: str) -> int:
@@ -201,6 +211,7 @@ def _render(args: argparse.Namespace) -> None:
         ray_address=args.ray_address,
         ray_workers=args.ray_workers,
         worker_threads=args.worker_threads,
+        parallel_gpus=args.parallel_gpus,
     )
     services = build_services(settings)
     try:
@@ -223,12 +234,13 @@ def _render(args: argparse.Namespace) -> None:
         jobs = services.renders.enqueue(request, args.takes)
         for job in jobs:
             print(f"queued render {job.id} (seed {job.seed})", flush=True)
-        if args.wait and settings.workers == "ray":
-            services.start_workers()  # the cluster's actors render them; this process follows
+        elsewhere = settings.workers == "ray" or settings.parallel_gpus > 1  # the worker's own processes render
+        if args.wait and elsewhere:
+            services.start_workers()  # the cluster's actors, or this node's Ulysses group, render them; this follows
             services.worker.wake()
         if args.wait:
             for job in jobs:
-                if settings.workers == "ray":
+                if elsewhere:
                     while not services.worker.wait_for(job.id, timeout_s=3600):
                         pass
                     record = services.storage.renders.get(job.id)

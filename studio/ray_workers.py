@@ -5,7 +5,8 @@ one that dies and telling the studio when it did are exactly what Ray's actors d
 (`num_gpus=1`, `max_restarts`, the actor-death error on a pending call). Each actor is a
 process that builds its own services from the studio's `StudioSettings` (`role="worker"`:
 no start-up recovery) and hosts the same `RenderWorker` the studio runs in-process, so the
-claim-execute loop exists once. Jobs never travel through Ray: actors claim rows from the
+claim-execute loop exists once; with `--parallel-gpus N` an actor holds N GPUs of one node
+(`num_gpus=N`) and hosts a `ParallelRenderWorker`, whose ranks run each scene with Ulysses. Jobs never travel through Ray: actors claim rows from the
 shared database and write media under the shared data directory, so a page reads a job's
 progress exactly as it does for a local worker.
 
@@ -27,9 +28,11 @@ import ray
 import torch
 from ray.exceptions import RayActorError
 
+from engine.errors import BackendUnavailableError
 from engine.weights import REPO_ROOT, WEIGHTS_ENV
 from storage import Storage, WorkerRecord
 
+from .parallel_worker import ParallelRenderWorker
 from .services import StudioSettings, build_services
 from .supervisor import WorkerSupervisor
 from .worker import RenderWorker, wait_for_job
@@ -48,8 +51,8 @@ class RenderActor:
             torch.set_num_threads(torch_threads)  # a CPU actor shares the node's cores with its peers
         self.services = build_services(settings, role="worker")
         worker = self.services.worker
-        assert isinstance(worker, RenderWorker), "a worker process hosts a RenderWorker"
-        self.worker = worker.start()
+        assert isinstance(worker, (RenderWorker, ParallelRenderWorker)), "a worker process hosts a render worker"
+        self.worker: RenderWorker | ParallelRenderWorker = worker.start()
 
     def identity(self) -> WorkerRecord:
         assert self.worker.identity is not None
@@ -92,9 +95,12 @@ class RayWorkerPool:
             ray.init(address=self.settings.ray_address, include_dashboard=False, log_to_driver=False)
             self._owns_ray = True
         gpus = int(ray.cluster_resources().get("GPU", 0))
-        count = gpus or self.settings.ray_workers or 1
+        per_actor = self.settings.parallel_gpus  # a Ulysses group's GPUs, all on the actor's node
+        if gpus and gpus < per_actor:
+            raise BackendUnavailableError(f"--parallel-gpus {per_actor}: the Ray cluster has {gpus} GPU(s)")
+        count = gpus // per_actor or self.settings.ray_workers or 1
         actor_class = ray.remote(RenderActor).options(
-            num_gpus=1 if gpus else 0,
+            num_gpus=per_actor if gpus else 0,
             num_cpus=0 if gpus else 1,
             max_restarts=-1,  # a killed actor comes back and claims again
             max_task_retries=0,  # its pending `serve` fails instead: that failure is the death notice

@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 
 from engine import (
     Cancelled,
+    HoloCinePipeline,
     Preview,
     Progress,
     RenderEvent,
@@ -39,6 +40,7 @@ from engine import (
 )
 from engine.editing import extend, extended_scene, vary, with_caption
 from engine.output import RenderWriter, preview_file
+from engine.parallel import RankError
 from engine.scene import require_in_range
 from engine.video import concat_mp4, count_frames, read_metadata, read_mp4, write_mp4
 from storage import CharacterRecord, InvalidTransitionError, RenderRecord, SceneWithShots, Storage
@@ -309,8 +311,12 @@ class RenderService:
 
     edit = run  # a redo is a request like any other: the same queue-claim-execute path
 
-    def execute(self, record: RenderRecord) -> Iterator[RenderUpdate]:
-        """Run a claimed (running) job to its final status, streaming what it makes as updates."""
+    def execute(self, record: RenderRecord, run: EngineRun | None = None) -> Iterator[RenderUpdate]:
+        """Run a claimed (running) job to its final status, streaming what it makes as updates.
+
+        `run` drives the engine on the job's `EngineCall` (default: this process's pipeline); a
+        Ulysses group's rank 0 passes one that hands the call to every rank, and files alone.
+        """
         spec = JobSpec.of(record)
         cancel = threading.Event()
         with self._lock:
@@ -322,11 +328,12 @@ class RenderService:
             )
             record = self.storage.renders.mark_engine(record.id, self.engine.info.to_dict())
             read = self.picture_reader(self.storage.scenes.get(record.scene_id).scene.project_id)
-            scene = spec.pictures.attach(spec.scene, read)  # read now: a picture gone since fails the job, named
-            yield from self._stream(record, spec, scene, self._start(spec, scene, read, cancel), cancel)
+            call = self.engine_call(spec, read)  # pictures read now: a picture gone since fails the job, named
+            events = (run or self._run_here)(call, cancel)
+            yield from self._stream(record, spec, call.scene, events, cancel)
         except Exception as error:
             if self.storage.renders.get(record.id).status == "running":
-                self.storage.renders.transition(record.id, "failed", error=f"{type(error).__name__}: {error}")
+                self.storage.renders.transition(record.id, "failed", error=failure_message(error))
             raise
         finally:
             with self._lock:
@@ -335,19 +342,17 @@ class RenderService:
             if self.storage.renders.get(record.id).status == "running":
                 self.storage.renders.transition(record.id, "cancelled", error="the job's runner stopped")
 
-    def _start(
-        self, spec: JobSpec, scene: SceneSpec, read: PictureReader, cancel: threading.Event
-    ) -> Iterator[RenderEvent]:
-        """The engine's run of the job: `scene` is `spec.scene` with its pictures, `read` reads a redo's."""
-        pipe = self.engine.pipeline
+    def engine_call(self, spec: JobSpec, read: PictureReader) -> EngineCall:
+        """Everything the engine runs the job with, read from storage: its pictures and a redo's held latents."""
+        scene = spec.pictures.attach(spec.scene, read)
         plan = spec.edit
         if plan is None:
-            return pipe.generate(scene, spec.settings, cancel=cancel)
-        stored = self._held_latents(plan)
+            return EngineCall(spec.settings, scene)
         base = spec.pictures.attach(plan.base_scene, read)
-        if plan.new_shot is not None:
-            return extend(pipe, base, stored, plan.new_shot, spec.settings, cancel)
-        return vary(pipe, base, stored, plan.shot, plan.strength, spec.settings, plan.caption, cancel)
+        return EngineCall(spec.settings, scene, plan, base, self._held_latents(plan))
+
+    def _run_here(self, call: EngineCall, cancel: threading.Event) -> Iterator[RenderEvent]:
+        return call.events(self.engine.pipeline, cancel)
 
     def _held_takes(self, scene_rows: SceneWithShots, scene_spec: SceneSpec, layout: ShotLayout) -> tuple[int, ...]:
         """The selected take of every shot, each checked to sit on the frames its shot has now.
@@ -488,6 +493,41 @@ class RenderService:
         """A job's render folder, relative to the data directory."""
         project_id = self.storage.scenes.get(record.scene_id).scene.project_id
         return render_media_dir(project_id, record.id)
+
+
+@dataclass(frozen=True)
+class EngineCall:
+    """One job's engine run as plain data (no storage in it), so any process holding the model can run it.
+
+    Why a record: a Ulysses worker group runs every job on N processes while only rank 0 reads
+    storage; rank 0 builds the call and broadcasts it, and every rank runs `events` on its own
+    pipeline, the very call a single-process worker makes.
+    """
+
+    settings: RenderSettings
+    scene: SceneSpec  # what is rendered, with its pictures
+    edit: EditPlan | None = None
+    base_scene: SceneSpec | None = None  # a redo's scene as cut, with its pictures
+    held_latents: torch.Tensor | None = None  # a redo's base latents, each shot from the take it holds
+
+    def events(self, pipe: HoloCinePipeline, cancel: threading.Event) -> Iterator[RenderEvent]:
+        plan = self.edit
+        if plan is None:
+            return pipe.generate(self.scene, self.settings, cancel=cancel)
+        assert self.base_scene is not None and self.held_latents is not None, "a redo's call holds its base"
+        if plan.new_shot is not None:
+            return extend(pipe, self.base_scene, self.held_latents, plan.new_shot, self.settings, cancel)
+        return vary(
+            pipe, self.base_scene, self.held_latents, plan.shot, plan.strength, self.settings, plan.caption, cancel
+        )
+
+
+EngineRun = Callable[[EngineCall, threading.Event], Iterator[RenderEvent]]
+
+
+def failure_message(error: Exception) -> str:
+    """A failed job's error line: the exception's type and words (a rank's error already names its rank)."""
+    return str(error) if isinstance(error, RankError) else f"{type(error).__name__}: {error}"
 
 
 def preview_path(folder: str, shot_index: int) -> str:

@@ -39,7 +39,8 @@ class StudioSettings:
     workers: WorkerMode = "local"
     ray_address: str | None = None  # join this Ray cluster; None starts a local one
     ray_workers: int | None = None  # actors on a cluster without GPUs (default 1); with GPUs, one per GPU
-    worker_threads: int | None = None  # torch threads per CPU actor (None: torch's default)
+    worker_threads: int | None = None  # torch threads per CPU actor or CPU rank (None: torch's default)
+    parallel_gpus: int = 1  # >1: each worker is a Ulysses group over this many GPUs of its node
 
     @classmethod
     def from_args(
@@ -56,11 +57,12 @@ class StudioSettings:
         ray_address: str | None = None,
         ray_workers: int | None = None,
         worker_threads: int | None = None,
+        parallel_gpus: int = 1,
     ) -> StudioSettings:
         folder = Path(data_dir or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).expanduser()
         return cls(
             folder, db_url, weights, device, memory, compile_blocks, loras, workers, ray_address, ray_workers,
-            worker_threads,
+            worker_threads, parallel_gpus,
         )  # fmt: skip
 
     def ensure_data_dir(self) -> Path:
@@ -113,24 +115,40 @@ def build_services(settings: StudioSettings, *, role: Literal["studio", "worker"
     """
     if settings.workers not in WORKER_MODES:
         raise StorageValidationError("--workers", f"must be one of {', '.join(WORKER_MODES)}, got {settings.workers!r}")
+    ray_studio = role == "studio" and settings.workers == "ray"  # its workers run on other nodes
+    if settings.parallel_gpus > 1 and not ray_studio:
+        from .parallel_worker import check_node
+
+        check_node(settings)  # before the model loads: seconds, not minutes
     settings.ensure_data_dir()
     # The scene check reads the model's tokenizer when an edit is saved, by then `engine` exists:
     # storage is opened first so a bad --db-url is reported before the model loads.
     check = storyboard_check(lambda: engine.pipeline.tokenizer)
     storage = build_storage(settings.data_dir, database_url=settings.db_url, scene_check=check)
     recovered = storage.recover() if role == "studio" else 0
-    engine = EngineService(
+    engine = build_engine(settings)
+    renders = RenderService(storage, engine)
+    supervisor = WorkerSupervisor(storage)
+    worker: JobRunner = RenderWorker(renders)
+    if settings.parallel_gpus > 1:
+        from .parallel_worker import ParallelRenderWorker, check_heads
+
+        check_heads(settings, engine.pipeline)
+        if not ray_studio:
+            worker = ParallelRenderWorker(settings, storage, engine, supervisor)
+    if ray_studio:
+        from .ray_workers import RayWorkerPool  # Ray loads only when asked for
+
+        worker = RayWorkerPool(settings, storage, supervisor)
+    return Services(settings, storage, engine, renders, recovered, worker, supervisor)
+
+
+def build_engine(settings: StudioSettings) -> EngineService:
+    """The model on `settings.device`; alone for the ranks of a Ulysses group that never touch storage."""
+    return EngineService(
         WeightsSpec.from_env(settings.weights),
         device=settings.device,
         memory=settings.memory,
         compile_blocks=settings.compile_blocks,
         loras=settings.loras,
     )
-    renders = RenderService(storage, engine)
-    supervisor = WorkerSupervisor(storage)
-    worker: JobRunner = RenderWorker(renders)
-    if role == "studio" and settings.workers == "ray":
-        from .ray_workers import RayWorkerPool  # Ray loads only when asked for
-
-        worker = RayWorkerPool(settings, storage, supervisor)
-    return Services(settings, storage, engine, renders, recovered, worker, supervisor)

@@ -19,12 +19,14 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from storage import Storage, StorageError, WorkerRecord
 from storage.workers import HEARTBEAT_S
 
-from .renders import RenderService
+from .engine import EngineService
+from .renders import EngineRun, RenderService
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +60,72 @@ def wait_for_job(storage: Storage, render_id: int, timeout_s: float, ended: thre
     return True
 
 
+class WorkerRow:
+    """A worker's row while it serves: registered, refreshed every `heartbeat_s` by a thread, ended once.
+
+    Shared by the in-process worker and a Ulysses worker group (whose parent process beats for
+    all its ranks); a row found ended (declared dead while slow) registers anew.
+    """
+
+    def __init__(self, storage: Storage, device: Callable[[], str], engine: EngineService, heartbeat_s: float) -> None:
+        self.storage = storage
+        self.device = device
+        self.engine = engine
+        self.heartbeat_s = heartbeat_s
+        self.identity: WorkerRecord | None = None
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def start(self) -> WorkerRecord:
+        self._stop.clear()
+        self.identity = self.register()
+        self._beat = threading.Thread(target=self._heartbeat, name="render-worker-heartbeat", daemon=True)
+        self._beat.start()
+        return self.identity
+
+    def register(self) -> WorkerRecord:
+        """A new row for this worker (a restarted group is a new worker, as a restarted Ray actor is)."""
+        info = self.engine.info
+        self.identity = self.storage.workers.register(
+            host=socket.gethostname(), pid=os.getpid(), device=self.device(), model=info.model_name,
+            memory=info.memory.mode,
+        )  # fmt: skip
+        return self.identity
+
+    def stop(self, timeout_s: float, reason: str = "stopped") -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join(timeout_s)
+        if self.identity is not None:
+            self.storage.workers.end(self.identity.id, reason)
+
+    def _heartbeat(self) -> None:
+        workers = self.storage.workers
+        while not self._stop.wait(self.heartbeat_s):
+            assert self.identity is not None
+            try:
+                if workers.heartbeat(self.identity.id).ended_at is not None:
+                    log.warning("worker %s was declared dead; registering again", self.identity.id)
+                    self.register()
+            except StorageError:  # the database is unreachable for now: the next beat tries again
+                log.exception("worker heartbeat failed")
+
+
 class RenderWorker:
     def __init__(self, renders: RenderService, poll_s: float = POLL_S, heartbeat_s: float = HEARTBEAT_S) -> None:
         self.renders = renders
         self.poll_s = poll_s
-        self.heartbeat_s = heartbeat_s
+        self.row = WorkerRow(renders.storage, lambda: renders.engine.info.device, renders.engine, heartbeat_s)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._beat: threading.Thread | None = None
         self._ended = threading.Condition()  # notified each time this worker ends a job
         self.current: int | None = None  # the render id being run, for the Jobs panel
-        self.identity: WorkerRecord | None = None  # this worker's row while it runs
+
+    @property
+    def identity(self) -> WorkerRecord | None:
+        """This worker's row while it runs."""
+        return self.row.identity
 
     @property
     def running(self) -> bool:
@@ -78,11 +134,9 @@ class RenderWorker:
     def start(self) -> RenderWorker:
         if not self.running:
             self._stop.clear()
-            self.identity = self._register()
+            self.row.start()
             self._thread = threading.Thread(target=self._loop, name="render-worker", daemon=True)
-            self._beat = threading.Thread(target=self._heartbeat, name="render-worker-heartbeat", daemon=True)
             self._thread.start()
-            self._beat.start()
         return self
 
     def wake(self) -> None:
@@ -104,46 +158,34 @@ class RenderWorker:
         if self.current is not None:
             self.renders.cancel(self.current)
         self._wake.set()
-        for thread in (self._thread, self._beat):
-            if thread is not None:
-                thread.join(timeout_s)
-        if self.identity is not None:
-            self.renders.storage.workers.end(self.identity.id, "stopped")
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self.row.stop(timeout_s)
 
-    def _register(self) -> WorkerRecord:
-        info = self.renders.engine.info
-        return self.renders.storage.workers.register(
-            host=socket.gethostname(), pid=os.getpid(), device=info.device, model=info.model_name, memory=info.memory.mode
-        )
+    def run_next(self, worker_id: str, run: EngineRun | None = None) -> int | None:
+        """Claim the oldest queued job for `worker_id` and run it to its end; its id, None if none was queued.
 
-    def _heartbeat(self) -> None:
-        """Refresh this worker's row until it stops; one found ended (declared dead while slow) registers anew."""
-        workers = self.renders.storage.workers
-        while not self._stop.wait(self.heartbeat_s):
-            assert self.identity is not None
-            try:
-                if workers.heartbeat(self.identity.id).ended_at is not None:
-                    log.warning("worker %s was declared dead; registering again", self.identity.id)
-                    self.identity = self._register()
-            except StorageError:  # the database is unreachable for now: the next beat tries again
-                log.exception("worker heartbeat failed")
+        The one claim-execute step: this worker's loop calls it, and so does rank 0 of a Ulysses
+        group (`studio.parallel_worker`), with a `run` that spreads the engine over the ranks.
+        """
+        record = self.renders.storage.renders.claim_next(worker_id)
+        if record is None:
+            return None
+        self.current = record.id
+        try:
+            for _ in self.renders.execute(record, run):
+                pass
+        except Exception:  # the row is already `failed` with the error in words; keep serving the queue
+            log.exception("render %s failed", record.id)
+        finally:
+            self.current = None
+            with self._ended:
+                self._ended.notify_all()
+        return record.id
 
     def _loop(self) -> None:
-        storage = self.renders.storage
         while not self._stop.is_set():
             assert self.identity is not None
-            record = storage.renders.claim_next(self.identity.id)
-            if record is None:
+            if self.run_next(self.identity.id) is None:
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
-                continue
-            self.current = record.id
-            try:
-                for _ in self.renders.execute(record):
-                    pass
-            except Exception:  # the row is already `failed` with the error in words; keep serving the queue
-                log.exception("render %s failed", record.id)
-            finally:
-                self.current = None
-                with self._ended:
-                    self._ended.notify_all()
