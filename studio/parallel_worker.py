@@ -61,7 +61,7 @@ START_TIMEOUT_S = 1800.0  # every rank has loaded its pipeline (the 14B model fr
 WATCH_S = 0.2  # how often the parent looks at its ranks
 # A rank whose exchange failed waits this long before it reports: a peer that died or failed
 # first makes every other rank fail too, and the parent, which sees all ranks, names that one.
-PEER_GRACE_S = 2.0
+PEER_GRACE_S = 3.0
 FOLLOW_POLL_S = 0.1  # how often `wait_for` reads a job's row: jobs end in rank 0, another process
 STOP = "stop"  # rank 0's last broadcast; None is an idle tick, an EngineCall a job
 RankSetup = Callable[[int, HoloCinePipeline], None]  # run in each rank once its pipeline is ready
@@ -224,9 +224,8 @@ def _lead(
             _broadcast(None, device)
             wake.wait(start.poll_s)
             wake.clear()
-        elif run.started and not run.finished:
-            row = worker.renders.storage.renders.get(render_id)
-            raise RankError(0, row.error or f"render {render_id} stopped mid-run; the ranks are out of step")
+        elif run.started and not run.finished:  # its row holds the error; the group must start again
+            raise RankError(0, f"render {render_id} ended mid-run, so the ranks are out of step")
     _broadcast(STOP, device)
 
 
