@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from functools import partial
 from pathlib import Path
 
 import pytest
+from queue_helpers import make_scene, wait_until
 from safetensors.torch import load_file
 
 from app import main as app_main
@@ -67,13 +67,6 @@ def services(tmp_path_factory, hooks):
     built.close()
 
 
-def make_scene(services, name: str, width: int = 160, height: int = 96) -> int:
-    storage = services.storage
-    project = storage.projects.create(name)
-    scene = storage.scenes.add(project.id, title="Pier", description="A harbour", fps=8, width=width, height=height)
-    for action in SHOTS:
-        storage.shots.add(scene.id, action=action, duration_s=1.0)
-    return scene.id
 
 
 def queue(services, request) -> int:
@@ -82,11 +75,6 @@ def queue(services, request) -> int:
     return render_id
 
 
-def wait_until(condition, what: str, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 def ended(services, render_id: int):
@@ -115,7 +103,7 @@ def takes_of(services, render_id: int) -> list:
 
 
 def test_two_ranks_give_the_one_process_latents_and_file_each_take_once(services):
-    scene_id = make_scene(services, "Exact")
+    scene_id = make_scene(services, "Exact", SHOTS)
     render_id = queue(services, RenderRequest(scene_id, steps=2, seed=3))
     assert ended(services, render_id).status == "done"
     shot = services.storage.scenes.get(scene_id).shots[1]
@@ -133,7 +121,7 @@ def test_two_ranks_give_the_one_process_latents_and_file_each_take_once(services
 
 def test_a_scene_whose_tokens_do_not_split_fails_naming_num_frames_and_the_group_serves_on(services):
     identity = services.worker.identity
-    render_id = queue(services, RenderRequest(make_scene(services, "Odd", width=144, height=48), steps=2))
+    render_id = queue(services, RenderRequest(make_scene(services, "Odd", SHOTS, width=144, height=48), steps=2))
     record = ended(services, render_id)
     assert record.status == "failed"
     assert record.error.startswith("SceneValidationError: num_frames: Ulysses parallelism over 2 processes")
@@ -143,7 +131,7 @@ def test_a_scene_whose_tokens_do_not_split_fails_naming_num_frames_and_the_group
 def test_a_cancel_stops_every_rank_at_the_same_step(services, hooks):
     for passes in hooks.glob("*.passes"):
         passes.unlink()
-    render_id = queue(services, RenderRequest(make_scene(services, "Cancel"), steps=200, guidance_scale=1.0))
+    render_id = queue(services, RenderRequest(make_scene(services, "Cancel", SHOTS), steps=200, guidance_scale=1.0))
     wait_until(lambda: services.storage.renders.get(render_id).progress > 0, "the job runs")
     assert services.renders.cancel(render_id)
     record = ended(services, render_id)
@@ -152,14 +140,14 @@ def test_a_cancel_stops_every_rank_at_the_same_step(services, hooks):
     # One transformer pass per step (CFG 1) on each rank: both ran exactly the steps before the cancel.
     counts = [len((hooks / f"rank{rank}.passes").read_text()) for rank in (0, 1)]
     assert counts == [step, step] and 0 < step < 200
-    after = queue(services, RenderRequest(make_scene(services, "After cancel"), steps=2))
+    after = queue(services, RenderRequest(make_scene(services, "After cancel", SHOTS), steps=2))
     assert ended(services, after).status == "done"  # the ranks are still in step
 
 
 def test_an_exception_on_rank_1_fails_the_job_with_its_message_and_the_next_job_renders(services, hooks):
     old = services.worker.identity
     (hooks / "fail-rank-1").touch()
-    scene_id = make_scene(services, "Failure")
+    scene_id = make_scene(services, "Failure", SHOTS)
     doomed, nxt = queue(services, RenderRequest(scene_id, steps=2)), queue(services, RenderRequest(scene_id, steps=2))
     record = ended(services, doomed)
     assert record.status == "failed"
@@ -170,7 +158,7 @@ def test_an_exception_on_rank_1_fails_the_job_with_its_message_and_the_next_job_
 
 
 def test_killing_rank_1_interrupts_its_job_and_the_group_serves_the_next(services):
-    scene_id = make_scene(services, "Killed")
+    scene_id = make_scene(services, "Killed", SHOTS)
     long_job = queue(services, RenderRequest(scene_id, steps=200, guidance_scale=1.0))
     nxt = queue(services, RenderRequest(scene_id, steps=2))
     wait_until(lambda: services.storage.renders.get(long_job).progress > 0, "the long job runs")

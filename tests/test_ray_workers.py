@@ -15,6 +15,7 @@ import pytest
 import ray
 from browser import launched
 from gradio_client import Client
+from queue_helpers import make_scene, wait_until
 
 from storage.workers import HEARTBEAT_TIMEOUT_S
 from studio.renders import RenderRequest
@@ -43,20 +44,8 @@ def services(cluster, tmp_path_factory):
     built.close()
 
 
-def make_scene(services, name: str) -> int:
-    storage = services.storage
-    project = storage.projects.create(name)
-    scene = storage.scenes.add(project.id, title="Pier", description="A harbour at night", fps=8, width=160, height=96)
-    for action in SHOTS:
-        storage.shots.add(scene.id, action=action, duration_s=1.0)
-    return scene.id
 
 
-def wait_until(condition, what: str, timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 def assert_done_once_with_intact_takes(services, render_id: int) -> None:
@@ -85,7 +74,7 @@ def test_each_actor_registers_its_device_model_and_memory_preset(services):
 
 def test_killing_an_actor_mid_job_interrupts_that_job_and_the_other_actor_finishes_the_rest(services):
     storage = services.storage
-    scene_id = make_scene(services, "Killed actor")
+    scene_id = make_scene(services, "Killed actor", SHOTS)
     long_job = services.renders.enqueue(RenderRequest(scene_id, steps=200, seed=1))[0]
     services.worker.wake()
     wait_until(lambda: storage.renders.get(long_job.id).progress > 0, "the long job runs")
@@ -119,7 +108,7 @@ def test_killing_an_actor_mid_job_interrupts_that_job_and_the_other_actor_finish
 
 
 def test_six_jobs_from_two_clients_each_run_exactly_once_on_both_actors(services):
-    scene_id = make_scene(services, "Two clients")
+    scene_id = make_scene(services, "Two clients", SHOTS)
     with launched(services) as url:  # the app's /render endpoint, as two directors' pages call it
         first, second = Client(url, verbose=False), Client(url, verbose=False)
         ids = []

@@ -19,6 +19,7 @@ from browser import chromium, launched
 from gradio_client import Client
 from killed_studio import kill_at_first_line
 from playwright.sync_api import expect
+from queue_helpers import make_scene, wait_until
 from safetensors.torch import load_file
 
 from engine.weights import REPO_ROOT, TINY_WEIGHTS, WEIGHTS_ENV
@@ -33,20 +34,8 @@ def services(tmp_path_factory):
     built.close()
 
 
-def make_scene(services, name: str) -> int:
-    storage = services.storage
-    project = storage.projects.create(name)
-    scene = storage.scenes.add(project.id, title="Pier", description="A harbour at night", fps=8, width=160, height=96)
-    for action in ("Boats rock.", "A rope is tied.", "The sky darkens."):
-        storage.shots.add(scene.id, action=action, duration_s=1.0)
-    return scene.id
 
 
-def wait_until(condition, what: str, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 def finished(services, render_id: int) -> bool:
