@@ -42,6 +42,9 @@ DEFAULT_NEGATIVE_PROMPT = (
 )
 
 
+PICTURE_HOLDS = ("noised", "clean")
+
+
 @dataclass(frozen=True)
 class ModelDefaults:
     """What a scene gets when it leaves size and timing out; supplied by the loaded model."""
@@ -52,6 +55,9 @@ class ModelDefaults:
     fps: float = 15.0
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT  # what the model's unconditional pass was trained on
     guidance_scale: float = 5.0  # HoloCine's CFG; a small model may recommend less (its card says)
+    # How held pictures enter the denoiser (engine.conditioning): "noised" to each step's level,
+    # as kept shots are (any model); "clean" at every step, for a model fine-tuned that way.
+    picture_hold: str = "noised"
 
 
 @dataclass(frozen=True)
@@ -336,8 +342,12 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
             )
             noise = torch.cat([reference_noise, noise], dim=2)
         pictures = hold_pictures(self, scene, layout, shape)
-        stored, held_frames, first_step = self._held_latents(pictures, edit, layout, shape, settings)
+        stored, held_frames, picture_frames, first_step = self._held_latents(pictures, edit, layout, shape, settings)
         held = held_frames.to(device).view(1, 1, -1, 1, 1)
+        # 1 where a held frame follows the noise schedule, 0 where it is held clean (the pictures
+        # of a model trained so; an edit's kept shots always follow it, so they end as stored).
+        clean_pictures = self.defaults.picture_hold == "clean"
+        hold_noise = (~(picture_frames & clean_pictures)).float().to(device).view(1, 1, -1, 1, 1)
         stored = stored.to(device)
         latents = noise
         if edit is not None:  # as diffusers' image-to-image: strength is the share of the schedule run again
@@ -365,8 +375,8 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                 if cancel is not None and cancel.is_set():
                     yield Cancelled(step=i)
                     return
-                if holding:  # held frames: their clean latents at this step's noise level
-                    sigma_now = scheduler.sigmas[i]
+                if holding:  # held frames: their clean latents at this step's noise level (or clean)
+                    sigma_now = scheduler.sigmas[i] * hold_noise
                     latents = torch.where(held, (1 - sigma_now) * stored + sigma_now * noise, latents)
                 model, expert = self._expert_for(t, boundary_timestep)
                 guidance = settings.guidance_scale if expert == "high_noise" else guidance_2
@@ -430,8 +440,9 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         layout: ShotLayout,
         shape: tuple[int, ...],
         settings: RenderSettings,
-    ) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """The clean latents over the model's sequence, which frames are held, and the first step.
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """The clean latents over the model's sequence, which frames are held, which of those hold
+        pictures (not an edit's kept shots), and the first step.
 
         A kept shot of an edit stays exactly as stored (its keyframe, if any, is in it already);
         pictures hold every other frame they name. Unheld frames carry the edit's stored latents,
@@ -439,7 +450,7 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         """
         stored, held = pictures.latents, pictures.mask.clone()
         if edit is None:
-            return stored, held, 0
+            return stored, held, pictures.mask, 0
         if tuple(edit.stored.shape) != shape:
             raise SceneValidationError(
                 "latents",
@@ -449,8 +460,9 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         r = pictures.num_references
         kept = torch.cat([torch.zeros(r, dtype=torch.bool), edit.held_frames(layout)])
         scene_stored = torch.cat([torch.zeros(*shape[:2], r, *shape[3:]), edit.stored.float().cpu()], dim=2)
-        stored = torch.where((pictures.mask & ~kept).view(1, 1, -1, 1, 1), stored, scene_stored)
-        return stored, held | kept, settings.steps - int(settings.steps * edit.strength)
+        picture_frames = pictures.mask & ~kept
+        stored = torch.where(picture_frames.view(1, 1, -1, 1, 1), stored, scene_stored)
+        return stored, held | kept, picture_frames, settings.steps - int(settings.steps * edit.strength)
 
     def __call__(self, scene: SceneSpec, settings: RenderSettings | None = None, **kwargs) -> SceneFinished:
         """Run a render to the end and return the finished scene."""

@@ -25,7 +25,7 @@ from .attention import AttentionMode
 from .attention.context import ATTENTION_MODES
 from .errors import SceneValidationError, WeightsError
 from .memory import MemoryMode, MemoryPlan, apply_memory_plan, plan_memory
-from .pipeline import HoloCinePipeline, ModelDefaults
+from .pipeline import PICTURE_HOLDS, HoloCinePipeline, ModelDefaults
 from .preview import LatentPreviewer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -88,6 +88,8 @@ class ModelCard:
             guidance = defaults.guidance_scale
             if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or guidance < 0:
                 raise ValueError(f"defaults.guidance_scale must be a number >= 0, got {guidance!r}")
+            if defaults.picture_hold not in PICTURE_HOLDS:
+                raise ValueError(f"defaults.picture_hold must be one of {', '.join(PICTURE_HOLDS)}")
             preview = card.get("preview")
             previewer = (
                 LatentPreviewer(preview["rgb_factors"], preview["rgb_bias"]) if preview else LatentPreviewer.wan21()

@@ -112,7 +112,11 @@ def test_a_reference_reaches_every_shot_and_never_the_output(tiny_pipe, plain, a
     settings = replace(SETTINGS, attention=attention)
     baseline = plain if attention == "sparse" else _render(pipe, _scene(), settings)
     finished, other_picture = (
-        _render(pipe, _scene(references=[Reference(_picture(p), "[character1] is Dot: a red circle.", "[character1]")]), settings)
+        _render(
+            pipe,
+            _scene(references=[Reference(_picture(p), "[character1] is Dot: a red circle.", "[character1]")]),
+            settings,
+        )
         for p in (3, 4)
     )
     assert finished.latents.shape == baseline.latents.shape
@@ -301,3 +305,34 @@ def test_the_cli_refuses_a_bad_keyframe(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error: shots[1].keyframe" in err and "transparent pixels" in err
     assert not out.exists()
+
+
+def test_a_model_trained_for_clean_pictures_gets_them_clean_at_every_step(tiny_pipe):
+    """`picture_hold: clean` (a model card's default): the keyframe frame enters every step as its clean
+    latent, while an edit's kept shots still follow the noise schedule."""
+    pipe, _ = tiny_pipe
+    keyframe = _picture(1)
+    scene = _scene((None, keyframe))
+    seen: list[torch.Tensor] = []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda _m, _a, kw: seen.append(kw["hidden_states"].clone()), with_kwargs=True
+    )
+    defaults = pipe.defaults
+    try:
+        pipe.defaults = replace(defaults, picture_hold="clean")
+        clean = _render(pipe, scene, replace(SETTINGS, guidance_scale=1.0))
+        clean_inputs, seen[:] = list(seen), []
+        pipe.defaults = defaults
+        noised = _render(pipe, scene, replace(SETTINGS, guidance_scale=1.0))
+        noised_inputs = list(seen)
+    finally:
+        pipe.defaults = defaults
+        hook.remove()
+    start, _ = clean.layout.latent_ranges[1]
+    expected = encode_still(pipe, keyframe.fitted(32, 32)[0], opens_video=False)
+    for step_input in clean_inputs:
+        assert torch.equal(step_input[:, :, start : start + 1].float(), expected)
+    assert not torch.equal(noised_inputs[0][:, :, start : start + 1].float(), expected)
+    assert torch.equal(clean.latents[:, :, start : start + 1], expected)  # both end exactly on it
+    assert torch.equal(noised.latents[:, :, start : start + 1], expected)
+    assert not torch.equal(clean.latents, noised.latents)

@@ -389,3 +389,27 @@ def test_picture_clips_hold_their_pictures_as_a_render_does_and_train(tmp_path, 
     assert referenced_clip.text_windows.shape[0] == len(scene.shots) + 1
     trainer.run()  # batches mix shapes only within a bucket: plain and keyed clips together, referenced apart
     assert trainer.step == 2
+
+
+def test_clean_picture_training_feeds_held_frames_clean_and_says_so_in_the_card(tmp_path, tiny_weights):
+    from engine.toyworld.pictures import keyed_scene
+    from engine.toyworld.world import ToyCharacter
+
+    config = _config(tmp_path, tiny_weights, steps=1, batch_size=1, caption_dropout=0.0, picture_hold="clean")
+    trainer = Trainer(config)
+    scene = example_scenes()[0]
+    (clip,) = encode_clips(trainer.pipe, [keyed_scene(scene, 1, ToyCharacter("square", "green", "black"), "left")])
+    inputs: list[torch.Tensor] = []
+    hooks = [  # the clip's noise level picks one of the two experts
+        expert.register_forward_pre_hook(lambda _m, _a, kw: inputs.append(kw["hidden_states"].clone()), with_kwargs=True)
+        for expert in trainer.experts.values()
+    ]
+    try:
+        trainer.train_step([clip])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    start = scene.shots[0].latent_frames
+    assert torch.equal(inputs[0][0, :, start].float(), clip.latents[:, start])  # the keyframe, clean
+    assert not torch.equal(inputs[0][0, :, start + 1].float(), clip.latents[:, start + 1])  # the rest, noised
+    assert trainer._defaults()["picture_hold"] == "clean"

@@ -115,6 +115,7 @@ class EncodedClip:
     layout: ShotLayout
     loss_weights: torch.Tensor | None = None
     num_references: int = 0  # hidden reference shots (one latent frame each) before the scene's frames
+    held: torch.Tensor | None = None  # (F,) bool: latent frames holding a picture (None: none)
 
 
 def pixels_to_unit(frames: np.ndarray) -> torch.Tensor:
@@ -144,11 +145,11 @@ def encode_clips(
         pixels = torch.cat([pixels_to_unit(frames) for frames, _, _, _ in pending]).to(device, vae.dtype)
         z = pipe.normalize(vae.encode(pixels).latent_dist.mode().float().cpu())
         for latents, (_, scene, layout, weights) in zip(z, pending):
-            latents, weights = _with_pictures(pipe, scene, layout, latents, weights)
+            latents, weights, held = _with_pictures(pipe, scene, layout, latents, weights)
             references = len(scene.references)
             prompt = pipe.encode_prompt(scene.model_prompt, references + layout.num_shots, field="prompt")
             text = prompt.embeddings[0, : prompt.num_tokens].float().cpu()
-            encoded.append(EncodedClip(latents, text, prompt.text_windows, layout, weights, references))
+            encoded.append(EncodedClip(latents, text, prompt.text_windows, layout, weights, references, held))
         pending.clear()
 
     def loss_weights(clip: SceneClip, frames: np.ndarray) -> torch.Tensor | None:
@@ -186,22 +187,22 @@ def encode_clips(
 
 def _with_pictures(
     pipe, scene: SceneSpec, layout: ShotLayout, latents: torch.Tensor, weights: torch.Tensor | None
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """A clip's latents and loss weights with its pictures held as at inference.
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """A clip's latents, loss weights and held frames with its pictures held as at inference.
 
     Reference frames go first and keyframes replace their shot's first frame, each encoded by
     `engine.conditioning` exactly as a render holds it; held frames carry no loss, since a
     render overwrites them at every step.
     """
     if not scene.references and all(shot.keyframe is None for shot in scene.shots):
-        return latents, weights
+        return latents, weights, None
     held = hold_pictures(pipe, scene, layout, (1, *latents.shape))
     r = held.num_references
     scene_latents = torch.cat([torch.zeros(latents.shape[0], r, *latents.shape[2:]), latents], dim=1)
     mask = held.mask.view(1, -1, 1, 1)
     base = torch.ones(latents.shape[1], *latents.shape[2:]) if weights is None else weights
     base = torch.cat([torch.zeros(r, *base.shape[1:]), base])
-    return torch.where(mask, held.latents[0], scene_latents), base * ~held.mask.view(-1, 1, 1)
+    return torch.where(mask, held.latents[0], scene_latents), base * ~held.mask.view(-1, 1, 1), held.mask
 
 
 class ClipBatches:

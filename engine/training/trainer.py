@@ -212,7 +212,12 @@ class Trainer:
         sigmas = sample_sigmas(len(batch), config.timesteps, self.noise_generator, *self._sigma_range())
         dropped = torch.rand(len(batch), generator=self.noise_generator) < config.caption_dropout
         text, windows = self._text(batch, dropped)
-        noisy = noisy_latents(clean, noise, sigmas).to(device)
+        noisy = noisy_latents(clean, noise, sigmas)
+        if config.picture_hold == "clean":  # held pictures enter clean at every noise level, as the render holds them
+            for i, clip in enumerate(batch):
+                if clip.held is not None:
+                    noisy[i, :, clip.held] = clean[i, :, clip.held]
+        noisy = noisy.to(device)
         target = velocity_target(clean, noise).to(device)
         if weights is not None:
             weights = weights.to(device)
@@ -450,7 +455,7 @@ class Trainer:
     def _defaults(self) -> dict:
         """The loaded card's defaults (a fine-tuned model keeps its size and CFG), with the size
         and timing of the first validation scene, which is what training showed it."""
-        defaults = asdict(self.pipe.defaults)
+        defaults = {**asdict(self.pipe.defaults), "picture_hold": self.config.picture_hold}
         scenes = [SceneSpec.from_dict(raw) for raw in self.config.validation.scenes]
         if scenes:
             first = scenes[0]
