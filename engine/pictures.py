@@ -78,21 +78,9 @@ class Picture:
             raise SceneValidationError(field, f"{source} is an empty file, not an image")
         limit = max_pixels()
         try:
-            with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as opened:
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, by name
-                width, height = opened.size
-                if width * height > limit:
-                    raise SceneValidationError(
-                        field,
-                        f"{source} is {width}x{height} = {width * height:,} pixels, over the {limit:,}-pixel "
-                        "limit for images (PIL's decompression-bomb guard); scale it down first",
-                    )
-                if width == 0 or height == 0:
-                    raise SceneValidationError(field, f"{source} is {width}x{height}: an image with no pixels")
-                opened.seek(0)
-                opened.load()
-                mode = opened.mode
-                image = _to_rgb(opened, field, source)
+                image, mode = _read(data, field, source, limit)
         except SceneValidationError:
             raise
         except Image.DecompressionBombError as error:
@@ -130,6 +118,23 @@ class Picture:
         left, top = (scaled[0] - width) // 2, (scaled[1] - height) // 2
         frame = np.array(resized.crop((left, top, left + width, top + height)), dtype=np.uint8)
         return frame, Fit((source_w, source_h), self.source_mode, scaled, (width, height))
+
+
+def _read(data: bytes, field: str, source: str, limit: int) -> tuple[Image.Image, str]:
+    """The file's pixels as RGB and its mode as uploaded; the size is checked before any pixel is decoded."""
+    with Image.open(io.BytesIO(data)) as opened:
+        width, height = opened.size
+        if width * height > limit:
+            raise SceneValidationError(
+                field,
+                f"{source} is {width}x{height} = {width * height:,} pixels, over the {limit:,}-pixel "
+                "limit for images (PIL's decompression-bomb guard); scale it down first",
+            )
+        if width == 0 or height == 0:
+            raise SceneValidationError(field, f"{source} is {width}x{height}: an image with no pixels")
+        opened.seek(0)
+        opened.load()
+        return _to_rgb(opened, field, source), opened.mode
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
