@@ -413,3 +413,5 @@ def test_clean_picture_training_feeds_held_frames_clean_and_says_so_in_the_card(
     assert torch.equal(inputs[0][0, :, start].float(), clip.latents[:, start])  # the keyframe, clean
     assert not torch.equal(inputs[0][0, :, start + 1].float(), clip.latents[:, start + 1])  # the rest, noised
     assert trainer._defaults()["picture_hold"] == "clean"
+    unset = Trainer(_config(tmp_path / "unset", tiny_weights, steps=1))
+    assert unset.picture_hold == unset.pipe.defaults.picture_hold == "noised"  # unasked, the card's stays

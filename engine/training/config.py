@@ -117,8 +117,9 @@ class TrainConfig:
     boundary_ratio: float = 0.875
     caption_dropout: float = 0.1
     # How clips' held pictures enter training, and so the exported model's renders (its card):
-    # "noised" like every other frame, or "clean" at every noise level (see engine.conditioning).
-    picture_hold: str = "noised"
+    # "noised" like every other frame, or "clean" at every noise level (see engine.conditioning);
+    # None keeps the loaded model's, so a fine-tune never flips it unasked.
+    picture_hold: str | None = None
     gradient_checkpointing: bool = False
     precision: Precision = "auto"
     checkpoint_every: int = 500
@@ -142,7 +143,7 @@ class TrainConfig:
             raise TrainingConfigError("ema_decay", f"must be in (0, 1) (or null for no EMA), got {self.ema_decay}")
         if not 0 <= self.caption_dropout < 1:
             raise TrainingConfigError("caption_dropout", f"must be in [0, 1), got {self.caption_dropout}")
-        if self.picture_hold not in ("noised", "clean"):
+        if self.picture_hold not in (None, "noised", "clean"):
             raise TrainingConfigError("picture_hold", f"must be noised or clean, got {self.picture_hold!r}")
         if not 0 < self.boundary_ratio < 1:
             raise TrainingConfigError("boundary_ratio", f"must be in (0, 1), got {self.boundary_ratio}")

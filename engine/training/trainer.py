@@ -180,6 +180,11 @@ class Trainer:
             return 0.0, 1.0
         return expert_sigma_range(next(iter(self.experts)), self.config.boundary_ratio)  # type: ignore[arg-type]
 
+    @property
+    def picture_hold(self) -> str:
+        """How this run holds pictures: the config's choice, else the loaded model's (its card)."""
+        return self.config.picture_hold or self.pipe.defaults.picture_hold
+
     def _owner(self, sigma: float) -> str:
         if self.pipe.transformer_2 is None or sigma >= self.config.boundary_ratio:
             return "high_noise"
@@ -213,7 +218,7 @@ class Trainer:
         dropped = torch.rand(len(batch), generator=self.noise_generator) < config.caption_dropout
         text, windows = self._text(batch, dropped)
         noisy = noisy_latents(clean, noise, sigmas)
-        if config.picture_hold == "clean":  # held pictures enter clean at every noise level, as the render holds them
+        if self.picture_hold == "clean":  # held pictures enter clean at every noise level, as the render holds them
             for i, clip in enumerate(batch):
                 if clip.held is not None:
                     noisy[i, :, clip.held] = clean[i, :, clip.held]
@@ -455,7 +460,7 @@ class Trainer:
     def _defaults(self) -> dict:
         """The loaded card's defaults (a fine-tuned model keeps its size and CFG), with the size
         and timing of the first validation scene, which is what training showed it."""
-        defaults = {**asdict(self.pipe.defaults), "picture_hold": self.config.picture_hold}
+        defaults = {**asdict(self.pipe.defaults), "picture_hold": self.picture_hold}
         scenes = [SceneSpec.from_dict(raw) for raw in self.config.validation.scenes]
         if scenes:
             first = scenes[0]
