@@ -9,7 +9,7 @@ from engine.errors import HoloCineError
 from engine.lora import parse_lora
 from engine.memory import MEMORY_MODES
 from storage import StorageError
-from studio.cli import add_worker_options, check_locations
+from studio.cli import add_worker_options, check_locations, worker_settings
 from studio.services import DATA_DIR_ENV, StudioSettings, build_services
 from studio.ui import build_app
 
@@ -50,11 +50,7 @@ def main(argv: list[str] | None = None) -> None:
             memory=args.memory,
             compile_blocks=args.compile,
             loras=tuple(parse_lora(text) for text in args.lora),
-            workers=args.workers,
-            ray_address=args.ray_address,
-            ray_workers=args.ray_workers,
-            worker_threads=args.worker_threads,
-            parallel_gpus=args.parallel_gpus,
+            **worker_settings(args),
         )
         check_locations(settings)  # --data-dir and --db-url before the model loads: seconds, not minutes
         services = build_services(settings)

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from engine import HoloCineError
 from storage import (
@@ -116,6 +117,17 @@ def add_worker_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def worker_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What `add_worker_options` parsed, as `StudioSettings.from_args` keywords."""
+    return {
+        "workers": args.workers,
+        "ray_address": args.ray_address,
+        "ray_workers": args.ray_workers,
+        "worker_threads": args.worker_threads,
+        "parallel_gpus": args.parallel_gpus,
+    }
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -202,17 +214,7 @@ def _scene_id(storage: Storage, project: str, number: int) -> int:
 
 def _render(args: argparse.Namespace) -> None:
     """Queue the job(s); with --wait, run them in this process (a studio's worker may take some first)."""
-    settings = StudioSettings.from_args(
-        args.data_dir,
-        args.db_url,
-        args.weights,
-        args.device,
-        workers=args.workers,
-        ray_address=args.ray_address,
-        ray_workers=args.ray_workers,
-        worker_threads=args.worker_threads,
-        parallel_gpus=args.parallel_gpus,
-    )
+    settings = StudioSettings.from_args(args.data_dir, args.db_url, args.weights, args.device, **worker_settings(args))
     services = build_services(settings)
     try:
         scene_id = _scene_id(services.storage, args.project, args.scene)
