@@ -18,6 +18,11 @@ sigma * noise, restored exactly at the end).
 
 Pictures are fitted to the scene's size (cover, then centre-crop: `engine.pictures`) and
 each use is recorded, with the picture's sha256 and fit, for the manifest.
+
+A model fine-tuned for it (model card `picture_hold: "clean"`) takes its pictures as Wan2.2
+TI2V takes its first frame: the clean latent at every step, its tokens at timestep 0 while
+the rest of the sequence is at the step's timestep (`token_timesteps`), so the DiT is told
+which tokens are given rather than left to guess it from their content.
 """
 
 from __future__ import annotations
@@ -87,6 +92,17 @@ def model_token_layout(layout: ShotLayout, num_references: int, tokens_per_frame
         tuple((a * tokens_per_frame, b * tokens_per_frame) for a, b in model_ranges(layout, num_references)),
         tokens_per_frame,
     )
+
+
+def token_timesteps(timesteps: torch.Tensor, clean_frames: torch.Tensor, tokens_per_frame: int) -> torch.Tensor:
+    """Per-token timesteps (B, F * tokens_per_frame): each item's timestep, 0 on frames held clean.
+
+    timesteps: (B,); clean_frames: (F,) for the whole batch or (B, F), True where a latent frame
+    is held clean. Tokens run frame by frame (patch size 1 in time), as diffusers' Wan
+    transformer flattens them; it reads a 2-D timestep as one per token (Wan2.2 TI2V's mode).
+    """
+    given = (~clean_frames).to(timesteps.dtype).repeat_interleave(tokens_per_frame, dim=-1)
+    return timesteps.view(-1, 1) * given.to(timesteps.device).expand(timesteps.shape[0], -1)
 
 
 def pixels_to_vae_input(frame: np.ndarray, frames: int) -> torch.Tensor:

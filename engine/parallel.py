@@ -2,10 +2,10 @@
 
 Layout of the work (N ranks, S video tokens, H heads; S % N == 0 and H % N == 0):
 - Between attention calls every rank holds one contiguous slice of the sequence:
-  rank r has tokens [r*S/N, (r+1)*S/N). Three forward hooks on each transformer do the
+  rank r has tokens [r*S/N, (r+1)*S/N). Forward hooks on each transformer do the
   splitting and gathering, so diffusers' own `WanTransformer3DModel.forward` runs unchanged:
-  the input of `blocks.0` and the output of `rope` (the RoPE tables) are cut to the local
-  slice, and the output of `proj_out` is all-gathered back to the whole sequence. Norms,
+  the input of `blocks.0`, the output of `rope` (the RoPE tables) and, when pictures are
+  held clean, the per-token timestep embeddings are cut to the local slice, and the output of `proj_out` is all-gathered back to the whole sequence. Norms,
   modulation, FFN, the q/k/v projections, q/k RMS norm and RoPE are per-token, so they run
   on the local slice with the same numbers as on one process.
 - Self-attention (`attn1`): the processor does two-way all-to-alls around the attention
@@ -138,11 +138,18 @@ def shard_transformer(transformer: torch.nn.Module, parallel: UlyssesGroup) -> l
     def split_block_input(_module, args):
         return (parallel.local_slice(args[0]), *args[1:])
 
+    def split_token_timesteps(_module, _args, output):
+        temb, timestep_proj, *text = output
+        if temb.ndim == 2:  # one timestep for the whole sequence: nothing per token to cut
+            return output
+        return (parallel.local_slice(temb), parallel.local_slice(timestep_proj), *text)
+
     def gather_output(_module, _args, output):
         return parallel.gather_sequence(output)
 
     return [
         transformer.rope.register_forward_hook(split_rope),
+        transformer.condition_embedder.register_forward_hook(split_token_timesteps),
         transformer.blocks[0].register_forward_pre_hook(split_block_input),
         transformer.proj_out.register_forward_hook(gather_output),
     ]

@@ -22,7 +22,7 @@ from diffusers.utils.torch_utils import get_module_execution_device, randn_tenso
 from . import limits
 from .attention import AttentionMode, ShotAttention, ShotTokenLayout, install_shot_attention, resolve_sparse_backend
 from .attention.context import ATTENTION_MODES
-from .conditioning import HeldPictures, hold_pictures, model_token_layout
+from .conditioning import HeldPictures, hold_pictures, model_token_layout, token_timesteps
 from .decode import decode_latent_ranges
 from .editing import SceneEdit
 from .errors import HoloCineError, SceneValidationError
@@ -56,7 +56,8 @@ class ModelDefaults:
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT  # what the model's unconditional pass was trained on
     guidance_scale: float = 5.0  # HoloCine's CFG; a small model may recommend less (its card says)
     # How held pictures enter the denoiser (engine.conditioning): "noised" to each step's level,
-    # as kept shots are (any model); "clean" at every step, for a model fine-tuned that way.
+    # as kept shots are (any model); "clean" at every step with their tokens at timestep 0
+    # (Wan2.2 TI2V's way), for a model fine-tuned that way.
     picture_hold: str = "noised"
 
 
@@ -217,10 +218,11 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         return filled, layout
 
     def normalize(self, z: torch.Tensor) -> torch.Tensor:
-        """What the VAE encodes -> the normalised latents the DiT denoises (inverse of `denormalize`)."""
+        """What the VAE encodes -> the normalised latents the DiT denoises (inverse of `denormalize`),
+        computed exactly as diffusers' Wan image-to-video pipeline normalises its image latent."""
         mean = torch.tensor(self.vae.config.latents_mean).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
-        std = torch.tensor(self.vae.config.latents_std).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
-        return (z - mean) / std
+        inverse_std = 1.0 / torch.tensor(self.vae.config.latents_std).view(1, -1, 1, 1, 1).to(z.device, z.dtype)
+        return (z - mean) * inverse_std
 
     def denormalize(self, latents: torch.Tensor) -> torch.Tensor:
         """Normalised latents -> what the VAE decodes, computed exactly as diffusers' Wan pipeline does."""
@@ -272,6 +274,7 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
     ) -> torch.Tensor:
         """One expert pass; the prompt's text windows (None for the negative prompt) steer cross-attention.
 
+        `t` is the step's timestep, or (1, tokens) of them when pictures are held clean.
         The named cache context keeps a step cache's state for the cond and uncond passes apart.
         """
         with (
@@ -280,7 +283,7 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         ):
             return model(
                 hidden_states=latents.to(model.dtype),
-                timestep=t.expand(latents.shape[0]),
+                timestep=t.expand(latents.shape[0], *t.shape[1:]),
                 encoder_hidden_states=prompt.embeddings,
                 return_dict=False,
             )[0]
@@ -346,8 +349,8 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
         held = held_frames.to(device).view(1, 1, -1, 1, 1)
         # 1 where a held frame follows the noise schedule, 0 where it is held clean (the pictures
         # of a model trained so; an edit's kept shots always follow it, so they end as stored).
-        clean_pictures = self.defaults.picture_hold == "clean"
-        hold_noise = (~(picture_frames & clean_pictures)).float().to(device).view(1, 1, -1, 1, 1)
+        clean_frames = picture_frames & (self.defaults.picture_hold == "clean")
+        hold_noise = (~clean_frames).float().to(device).view(1, 1, -1, 1, 1)
         stored = stored.to(device)
         latents = noise
         if edit is not None:  # as diffusers' image-to-image: strength is the share of the schedule run again
@@ -380,9 +383,13 @@ class HoloCinePipeline(DiffusionPipeline, WanLoraLoaderMixin):
                     latents = torch.where(held, (1 - sigma_now) * stored + sigma_now * noise, latents)
                 model, expert = self._expert_for(t, boundary_timestep)
                 guidance = settings.guidance_scale if expert == "high_noise" else guidance_2
-                velocity = self._velocity(model, latents, t, positive, token_layout, "cond", i)
+                # Clean-held pictures sit at timestep 0 (one per token), everything else at t.
+                model_t = token_timesteps(t.view(1), clean_frames, tokens_per_frame) if clean_frames.any() else t
+                velocity = self._velocity(model, latents, model_t, positive, token_layout, "cond", i)
                 if negative_encoded is not None:
-                    velocity_negative = self._velocity(model, latents, t, negative_encoded, token_layout, "uncond", i)
+                    velocity_negative = self._velocity(
+                        model, latents, model_t, negative_encoded, token_layout, "uncond", i
+                    )
                     velocity = velocity_negative + guidance * (velocity - velocity_negative)
                 sigma = scheduler.sigmas[i]
                 step = i + 1

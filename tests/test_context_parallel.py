@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -69,13 +70,18 @@ def run_cases(pipe) -> dict[str, torch.Tensor]:
         vary(pipe, _scene(3), stored, 2, 0.5, _settings("sparse"), caption="She runs along the pier.")
     )
     results["pictures"] = _latents(pipe.generate(_scene_with_pictures(), _settings("sparse")))
+    defaults = pipe.defaults
+    pipe.defaults = replace(defaults, picture_hold="clean")  # per-token timesteps, cut to each rank's slice
+    try:
+        results["pictures-clean"] = _latents(pipe.generate(_scene_with_pictures(), _settings("sparse")))
+    finally:
+        pipe.defaults = defaults
     return results
 
 
 def _scene_with_pictures():
     """The 3-shot scene with a reference (one more latent frame before it: 8 frames, 96 tokens a rank)
     and a keyframe on shot 2."""
-    from dataclasses import replace
 
     import numpy as np
 
@@ -111,8 +117,8 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         probe = pipe.transformer.blocks[-1].register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[1]))
         results = run_cases(pipe)
         probe.remove()
-        # 7 latent frames x 24 tokens / 2; with the reference frame, 8 x 24 / 2
-        assert set(seen[:-2]) == {84} and seen[-2:] == [96, 96], seen
+        # 7 latent frames x 24 tokens / 2; with the reference frame (two scenes of 2 steps), 8 x 24 / 2
+        assert set(seen[:-4]) == {84} and seen[-4:] == [96] * 4, seen
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -136,7 +142,7 @@ def results(tiny_pipe, tmp_path_factory):
     return single, [torch.load(out / f"rank{rank}.pt") for rank in range(WORLD)]
 
 
-CASES = ["full-1shot", "full-3shot", "sparse-1shot", "sparse-3shot", "regenerate-held", "vary-new-caption", "pictures"]
+CASES = ["full-1shot", "full-3shot", "sparse-1shot", "sparse-3shot", "regenerate-held", "vary-new-caption", "pictures", "pictures-clean"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -21,11 +21,12 @@ import pytest
 import torch
 from PIL import Image
 
-from engine import RenderSettings, SceneFinished, SceneSpec, SceneValidationError, Shot
+from engine import RenderSettings, SceneFinished, SceneSpec, SceneValidationError, Shot, WeightsSpec, load_pipeline
 from engine.cli import main
-from engine.conditioning import encode_still
+from engine.conditioning import encode_still, token_timesteps
 from engine.editing import regenerate
 from engine.pictures import Picture, Reference, max_pixels
+from engine.reference import stock_wan_ti2v_pipeline
 
 SIZE = {"height": 32, "width": 32}
 SETTINGS = RenderSettings(steps=3, seed=5)
@@ -314,14 +315,19 @@ def test_a_model_trained_for_clean_pictures_gets_them_clean_at_every_step(tiny_p
     keyframe = _picture(1)
     scene = _scene((None, keyframe))
     seen: list[torch.Tensor] = []
-    hook = pipe.transformer.register_forward_pre_hook(
-        lambda _m, _a, kw: seen.append(kw["hidden_states"].clone()), with_kwargs=True
-    )
+    timesteps: list[torch.Tensor] = []
+
+    def record(_module, _args, kwargs):
+        seen.append(kwargs["hidden_states"].clone())
+        timesteps.append(kwargs["timestep"].clone())
+
+    hook = pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
     defaults = pipe.defaults
     try:
         pipe.defaults = replace(defaults, picture_hold="clean")
         clean = _render(pipe, scene, replace(SETTINGS, guidance_scale=1.0))
         clean_inputs, seen[:] = list(seen), []
+        clean_timesteps, timesteps[:] = list(timesteps), []
         pipe.defaults = defaults
         noised = _render(pipe, scene, replace(SETTINGS, guidance_scale=1.0))
         noised_inputs = list(seen)
@@ -330,9 +336,50 @@ def test_a_model_trained_for_clean_pictures_gets_them_clean_at_every_step(tiny_p
         hook.remove()
     start, _ = clean.layout.latent_ranges[1]
     expected = encode_still(pipe, keyframe.fitted(32, 32)[0], opens_video=False)
-    for step_input in clean_inputs:
+    tokens_per_frame = (32 // 8 // 2) ** 2  # VAE 8x, patch 2x2
+    for step_input, t, t_noised in zip(clean_inputs, clean_timesteps, timesteps):
         assert torch.equal(step_input[:, :, start : start + 1].float(), expected)
+        # Wan2.2 TI2V's way: the keyframe's tokens at timestep 0, every other token at the step's.
+        per_frame = t.view(-1, tokens_per_frame)
+        assert t.shape == (1, step_input.shape[2] * tokens_per_frame) and t_noised.shape == (1,)
+        assert torch.all(per_frame[start] == 0)
+        assert torch.all(torch.cat([per_frame[:start], per_frame[start + 1 :]]) == t_noised)
     assert not torch.equal(noised_inputs[0][:, :, start : start + 1].float(), expected)
     assert torch.equal(clean.latents[:, :, start : start + 1], expected)  # both end exactly on it
     assert torch.equal(noised.latents[:, :, start : start + 1], expected)
     assert not torch.equal(clean.latents, noised.latents)
+
+
+def test_token_timesteps_are_zero_on_frames_held_clean_per_item():
+    t = torch.tensor([700.0, 300.0])
+    per_batch = token_timesteps(t, torch.tensor([False, True, False]), tokens_per_frame=2)
+    assert per_batch.tolist() == [[700, 700, 0, 0, 700, 700], [300, 300, 0, 0, 300, 300]]
+    per_item = token_timesteps(t, torch.tensor([[True, False], [False, False]]), tokens_per_frame=1)
+    assert per_item.tolist() == [[0, 700], [300, 300]]
+
+
+def test_one_shot_with_a_clean_keyframe_equals_stock_wan_ti2v(tiny_weights):
+    """A one-shot scene, dense attention, its keyframe held clean is exactly Wan2.2 TI2V's image-to-video
+    (diffusers' `WanImageToVideoPipeline` with `expand_timesteps`): same latents, bit for bit."""
+    pipe, _ = load_pipeline(WeightsSpec(str(tiny_weights), dit="none"), device="cpu", attention="full")
+    pipe.defaults = replace(pipe.defaults, picture_hold="clean")
+    still = _still(3, 32, 48)
+    shot = Shot("Slow push-in on the lighthouse, waves below.", keyframe=Picture.from_array(still, "key.png"))
+    scene = SceneSpec("A lighthouse on a cliff at dusk.", (shot,), height=32, width=48)
+    settings = RenderSettings(steps=4, seed=11, guidance_scale=5.0)
+    ours = pipe(scene, settings)
+
+    resolved, layout = pipe.resolve_scene(scene, settings)
+    reference = stock_wan_ti2v_pipeline(pipe, tiny_weights)(
+        image=Image.fromarray(still),
+        prompt=resolved.prompt,
+        negative_prompt=resolved.negative_prompt,
+        height=32,
+        width=48,
+        num_frames=layout.num_frames,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance_scale,
+        generator=torch.Generator("cpu").manual_seed(settings.seed),
+        output_type="latent",
+    ).frames
+    assert torch.equal(ours.latents, reference)

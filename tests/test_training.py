@@ -400,9 +400,14 @@ def test_clean_picture_training_feeds_held_frames_clean_and_says_so_in_the_card(
     scene = example_scenes()[0]
     (clip,) = encode_clips(trainer.pipe, [keyed_scene(scene, 1, ToyCharacter("square", "green", "black"), "left")])
     inputs: list[torch.Tensor] = []
+    timesteps: list[torch.Tensor] = []
+
+    def record(_module, _args, kwargs):
+        inputs.append(kwargs["hidden_states"].clone())
+        timesteps.append(kwargs["timestep"].clone())
+
     hooks = [  # the clip's noise level picks one of the two experts
-        expert.register_forward_pre_hook(lambda _m, _a, kw: inputs.append(kw["hidden_states"].clone()), with_kwargs=True)
-        for expert in trainer.experts.values()
+        expert.register_forward_pre_hook(record, with_kwargs=True) for expert in trainer.experts.values()
     ]
     try:
         trainer.train_step([clip])
@@ -412,6 +417,10 @@ def test_clean_picture_training_feeds_held_frames_clean_and_says_so_in_the_card(
     start = scene.shots[0].latent_frames
     assert torch.equal(inputs[0][0, :, start].float(), clip.latents[:, start])  # the keyframe, clean
     assert not torch.equal(inputs[0][0, :, start + 1].float(), clip.latents[:, start + 1])  # the rest, noised
+    frames, tokens_per_frame = clip.latents.shape[1], clip.latents[0, 0].numel() // 4  # patch 2x2
+    per_frame = timesteps[0].view(frames, tokens_per_frame)  # as the render: the keyframe's tokens at t = 0
+    assert torch.all(per_frame[start] == 0) and torch.all(per_frame[start + 1] > 0)
+    assert torch.all(per_frame[:start] == per_frame[start + 1, 0])
     assert trainer._defaults()["picture_hold"] == "clean"
     unset = Trainer(_config(tmp_path / "unset", tiny_weights, steps=1))
     assert unset.picture_hold == unset.pipe.defaults.picture_hold == "noised"  # unasked, the card's stays

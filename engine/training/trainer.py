@@ -29,7 +29,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from ..attention.context import AttentionCall
-from ..conditioning import model_token_layout
+from ..conditioning import model_token_layout, token_timesteps
 from ..files import atomic_path
 from ..pipeline import HoloCinePipeline, RenderSettings
 from ..scene import SceneSpec
@@ -204,6 +204,15 @@ class Trainer:
                 windows.append(clip.text_windows)
         return text, windows
 
+    def _clean_frames(self, batch: list[EncodedClip]) -> torch.Tensor | None:
+        """(B, F) True on the latent frames held clean; None when nothing is (or pictures follow the noise)."""
+        if self.picture_hold != "clean" or all(clip.held is None for clip in batch):
+            return None
+        frames = batch[0].latents.shape[1]
+        return torch.stack(
+            [clip.held if clip.held is not None else torch.zeros(frames, dtype=torch.bool) for clip in batch]
+        )
+
     def train_step(self, batch: list[EncodedClip]) -> float:
         """One optimizer step on `batch`; returns its loss (mean squared velocity error, outline-weighted if set)."""
         config, device = self.config, self.device
@@ -218,10 +227,9 @@ class Trainer:
         dropped = torch.rand(len(batch), generator=self.noise_generator) < config.caption_dropout
         text, windows = self._text(batch, dropped)
         noisy = noisy_latents(clean, noise, sigmas)
-        if self.picture_hold == "clean":  # held pictures enter clean at every noise level, as the render holds them
-            for i, clip in enumerate(batch):
-                if clip.held is not None:
-                    noisy[i, :, clip.held] = clean[i, :, clip.held]
+        clean_frames = self._clean_frames(batch)
+        if clean_frames is not None:  # held pictures enter clean at every noise level, as the render holds them
+            noisy = torch.where(clean_frames.view(len(batch), 1, -1, 1, 1), clean, noisy)
         noisy = noisy.to(device)
         target = velocity_target(clean, noise).to(device)
         if weights is not None:
@@ -230,6 +238,8 @@ class Trainer:
         text = text.to(device)
         patch = self.pipe.transformer.config.patch_size
         tokens_per_frame = (clean.shape[3] // patch[1]) * (clean.shape[4] // patch[2])
+        if clean_frames is not None:  # clean-held pictures at timestep 0, as the render passes them
+            timesteps = token_timesteps(timesteps, clean_frames, tokens_per_frame)
         calls = [
             AttentionCall(model_token_layout(clip.layout, clip.num_references, tokens_per_frame), window)
             for clip, window in zip(batch, windows)
