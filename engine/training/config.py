@@ -117,7 +117,8 @@ class TrainConfig:
     boundary_ratio: float = 0.875
     caption_dropout: float = 0.1
     # How clips' held pictures enter training, and so the exported model's renders (its card):
-    # "noised" like every other frame, or "clean" at every noise level (see engine.conditioning);
+    # "noised" like every other frame, or "clean" at every noise level with their tokens at
+    # timestep 0, as Wan2.2 TI2V trains its first frame (see engine.conditioning);
     # None keeps the loaded model's, so a fine-tune never flips it unasked.
     picture_hold: str | None = None
     gradient_checkpointing: bool = False
