@@ -146,6 +146,24 @@ def test_config_errors_name_the_field(tmp_path, tiny_weights):
         _config(tmp_path, tiny_weights, new_model={"config": TINY_DIT})
     with pytest.raises(TrainingConfigError, match="^outline_loss.weight: must be >= 1"):
         _config(tmp_path, tiny_weights, outline_loss={"weight": 0.5})
+    with pytest.raises(TrainingConfigError, match="^data.options: must be a table"):
+        _config(tmp_path, tiny_weights, data={"generator": "engine.toyworld:toy_scenes", "options": [1]})
+    bad_option = _config(tmp_path, tiny_weights, data={"generator": "engine.toyworld:toy_scenes", "options": {"x": 1}})
+    with pytest.raises(TrainingConfigError, match="^data.options: engine.toyworld:toy_scenes does not take them"):
+        training_clips(bad_option.data)
+
+
+def test_generator_options_set_the_mix_of_clip_kinds(tmp_path, tiny_weights):
+    from engine.toyworld.pictures import PictureScene
+
+    def kinds(options: dict) -> list[str]:
+        data = {"generator": "engine.toyworld.pictures:picture_scenes", "num_clips": 40, "options": options}
+        clips = training_clips(_config(tmp_path, tiny_weights, data=data).data)
+        return ["plain" if not isinstance(c, PictureScene) else "keyed" if c.keyed else "referenced" for c in clips]
+
+    assert set(kinds({})) == {"plain", "keyed", "referenced"}  # the generator's own shares
+    assert set(kinds({"keyed_share": 1.0, "referenced_share": 0.0})) == {"keyed"}
+    assert set(kinds({"keyed_share": 0.0, "referenced_share": 0.0})) == {"plain"}
 
 
 def _outline_reference(mask: np.ndarray, weight: float, radius: int) -> np.ndarray:

@@ -47,7 +47,8 @@ class LoraTraining:
 class DataConfig:
     """Training clips: a folder of videos with JSON sidecars, or a Python scene generator.
 
-    `generator` is "module:function"; called with `seed=`, it yields objects with `spec()`
+    `generator` is "module:function"; called with `seed=` and `options` as keyword arguments
+    (say, the shares of a mix of clip kinds), it yields objects with `spec()`
     (a SceneSpec), `render()` ((frames, H, W, 3) uint8) and, for an outline loss,
     `subject_mask()` ((frames, H, W) bool), like `engine.toyworld.toy_scenes`.
     `num_clips` of them are drawn and encoded once.
@@ -57,6 +58,7 @@ class DataConfig:
     generator: str | None = None
     num_clips: int = 1000
     seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,8 @@ class TrainConfig:
             raise TrainingConfigError("experts", f"must name high_noise and/or low_noise once each, got {self.experts}")
         if (self.data.folder is None) == (self.data.generator is None):
             raise TrainingConfigError("data", "give exactly one of data.folder or data.generator")
+        if not isinstance(self.data.options, dict) or (self.data.options and self.data.generator is None):
+            raise TrainingConfigError("data.options", "must be a table of a generator's keyword arguments")
         if self.data.generator is not None and ":" not in self.data.generator:
             raise TrainingConfigError("data.generator", f"must be 'module:function', got {self.data.generator!r}")
         if self.data.num_clips < 1:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -87,20 +87,23 @@ def folder_clips(folder: Path) -> list[VideoClip]:
     return clips
 
 
-def generator_clips(reference: str, seed: int) -> Iterator[SceneClip]:
+def generator_clips(reference: str, seed: int, options: dict[str, Any] | None = None) -> Iterator[SceneClip]:
     module_name, _, function_name = reference.partition(":")
     try:
         function = getattr(importlib.import_module(module_name), function_name)
     except (ImportError, AttributeError) as error:
         raise TrainingConfigError("data.generator", f"cannot import {reference!r}: {error}") from error
-    return iter(function(seed=seed))
+    try:
+        return iter(function(seed=seed, **(options or {})))
+    except TypeError as error:
+        raise TrainingConfigError("data.options", f"{reference} does not take them: {error}") from error
 
 
 def training_clips(config: DataConfig) -> list[SceneClip]:
     if config.folder is not None:
         return list(folder_clips(Path(config.folder)))
     assert config.generator is not None
-    return list(itertools.islice(generator_clips(config.generator, config.seed), config.num_clips))
+    return list(itertools.islice(generator_clips(config.generator, config.seed, config.options), config.num_clips))
 
 
 @dataclass(frozen=True)
