@@ -12,10 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from diffusers import WanImageToVideoPipeline, WanPipeline, WanTransformer3DModel
 
-from .pipeline import HoloCinePipeline
+from .pipeline import HoloCinePipeline, RenderSettings
 from .sampler import UpstreamFlowScheduler
+from .scene import SceneSpec
 
 
 def _stock_parts(pipe: HoloCinePipeline, base_folder: Path, shift: float) -> dict[str, Any]:
@@ -42,3 +44,26 @@ def stock_wan_ti2v_pipeline(pipe: HoloCinePipeline, base_folder: Path, shift: fl
     stock = WanImageToVideoPipeline(**_stock_parts(pipe, base_folder, shift), expand_timesteps=True)
     stock.set_progress_bar_config(disable=True)
     return stock
+
+
+def stock_latents(
+    stock: WanPipeline | WanImageToVideoPipeline,
+    scene: SceneSpec,
+    num_frames: int,
+    settings: RenderSettings,
+    **inputs: Any,
+) -> torch.Tensor:
+    """The stock pipeline's final latents for a resolved `scene` run with the engine's `settings`
+    (`inputs`: what only that pipeline takes, e.g. the image-to-video's `image`)."""
+    return stock(
+        prompt=scene.prompt,
+        negative_prompt=scene.negative_prompt,
+        height=scene.height,
+        width=scene.width,
+        num_frames=num_frames,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance_scale,
+        generator=torch.Generator("cpu").manual_seed(settings.seed),
+        output_type="latent",
+        **inputs,
+    ).frames

@@ -26,7 +26,7 @@ from engine.cli import main
 from engine.conditioning import encode_still, token_timesteps
 from engine.editing import regenerate
 from engine.pictures import Picture, Reference, max_pixels
-from engine.reference import stock_wan_ti2v_pipeline
+from engine.reference import stock_latents, stock_wan_ti2v_pipeline
 
 SIZE = {"height": 32, "width": 32}
 SETTINGS = RenderSettings(steps=3, seed=5)
@@ -370,16 +370,6 @@ def test_one_shot_with_a_clean_keyframe_equals_stock_wan_ti2v(tiny_weights):
     ours = pipe(scene, settings)
 
     resolved, layout = pipe.resolve_scene(scene, settings)
-    reference = stock_wan_ti2v_pipeline(pipe, tiny_weights)(
-        image=Image.fromarray(still),
-        prompt=resolved.prompt,
-        negative_prompt=resolved.negative_prompt,
-        height=32,
-        width=48,
-        num_frames=layout.num_frames,
-        num_inference_steps=settings.steps,
-        guidance_scale=settings.guidance_scale,
-        generator=torch.Generator("cpu").manual_seed(settings.seed),
-        output_type="latent",
-    ).frames
+    stock = stock_wan_ti2v_pipeline(pipe, tiny_weights)
+    reference = stock_latents(stock, resolved, layout.num_frames, settings, image=Image.fromarray(still))
     assert torch.equal(ours.latents, reference)

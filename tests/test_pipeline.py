@@ -20,7 +20,7 @@ from engine import (
     WeightsSpec,
     load_pipeline,
 )
-from engine.reference import stock_wan_pipeline
+from engine.reference import stock_latents, stock_wan_pipeline
 
 
 def _run(pipe, scene, settings, **kwargs):
@@ -43,18 +43,7 @@ def test_one_shot_full_attention_equals_stock_wan_pipeline(tiny_weights):
 
     stock = stock_wan_pipeline(pipe, tiny_weights)
     resolved, layout = pipe.resolve_scene(scene, settings)
-    reference = stock(
-        prompt=resolved.prompt,
-        negative_prompt=resolved.negative_prompt,
-        height=resolved.height,
-        width=resolved.width,
-        num_frames=layout.num_frames,
-        num_inference_steps=settings.steps,
-        guidance_scale=settings.guidance_scale,
-        generator=torch.Generator("cpu").manual_seed(settings.seed),
-        output_type="latent",
-    ).frames
-    assert torch.equal(ours.latents, reference)
+    assert torch.equal(ours.latents, stock_latents(stock, resolved, layout.num_frames, settings))
 
 
 def test_events_stream_in_order_and_shots_equal_one_full_decode(tiny_pipe, three_shot_scene, fast_settings):
