@@ -23,7 +23,7 @@ from diffusers import WanPipeline
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine import Progress, RenderSettings, SceneSpec, Shot, WeightsSpec, load_pipeline  # noqa: E402
-from engine.reference import stock_wan_pipeline  # noqa: E402
+from engine.reference import stock_latents, stock_wan_pipeline  # noqa: E402
 from engine.weights import TINY_WEIGHTS  # noqa: E402
 
 SCENES = {
@@ -43,27 +43,14 @@ def engine_steps(pipe, scene: SceneSpec, settings: RenderSettings) -> list[float
     return [b - a for a, b in zip(marks[1:], marks[2:])]  # skip step 1 (includes prompt encoding)
 
 
-def stock_steps(
-    stock: WanPipeline, prompt: str, scene: SceneSpec, settings: RenderSettings, frames: int
-) -> list[float]:
+def stock_steps(stock: WanPipeline, scene: SceneSpec, settings: RenderSettings, frames: int) -> list[float]:
     marks: list[float] = []
 
     def on_step(_pipe, _i, _t, kwargs):
         marks.append(time.perf_counter())
         return kwargs
 
-    stock(
-        prompt=prompt,
-        negative_prompt=settings.negative_prompt,
-        height=scene.height,
-        width=scene.width,
-        num_frames=frames,
-        num_inference_steps=settings.steps,
-        guidance_scale=settings.guidance_scale,
-        generator=torch.Generator("cpu").manual_seed(settings.seed),
-        output_type="latent",
-        callback_on_step_end=on_step,
-    )
+    stock_latents(stock, scene, frames, settings, callback_on_step_end=on_step)
     return [b - a for a, b in zip(marks, marks[1:])]
 
 
@@ -86,7 +73,7 @@ def main() -> None:
         ours, theirs = [], []
         for _ in range(args.repeats):
             ours += engine_steps(pipe, resolved, settings)
-            theirs += stock_steps(stock, resolved.prompt, resolved, settings, layout.num_frames)
+            theirs += stock_steps(stock, resolved, settings, layout.num_frames)
         ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
         print(f"{name}: engine {ours_s * 1e3:.1f} ms/step, stock WanPipeline {theirs_s * 1e3:.1f} ms/step, "
               f"ratio {ours_s / theirs_s:.3f} (goal <= 1.05)")  # fmt: skip
