@@ -5,9 +5,10 @@ Layout of the work (N ranks, S video tokens, H heads; S % N == 0 and H % N == 0)
   rank r has tokens [r*S/N, (r+1)*S/N). Forward hooks on each transformer do the
   splitting and gathering, so diffusers' own `WanTransformer3DModel.forward` runs unchanged:
   the input of `blocks.0`, the output of `rope` (the RoPE tables) and, when pictures are
-  held clean, the per-token timestep embeddings are cut to the local slice, and the output of `proj_out` is all-gathered back to the whole sequence. Norms,
-  modulation, FFN, the q/k/v projections, q/k RMS norm and RoPE are per-token, so they run
-  on the local slice with the same numbers as on one process.
+  held clean, the per-token timestep embeddings are cut to the local slice, and the output
+  of `proj_out` is all-gathered back to the whole sequence. Norms, modulation, FFN, the
+  q/k/v projections, q/k RMS norm and RoPE are per-token, so they run on the local slice
+  with the same numbers as on one process.
 - Self-attention (`attn1`): the processor does two-way all-to-alls around the attention
   itself. q, k and v go from (sequence slice, all heads) to (whole sequence, H/N heads),
   the unchanged kernel (dense, or sparse per shot with the full shot layout) runs on those
