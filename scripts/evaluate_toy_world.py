@@ -115,7 +115,7 @@ def picture_trials(weights: str, scenes: list[ToyScene], settings: RenderSetting
     keyframe (`keyframe_trial`): the keyed shot's colour, shape and position read against its
     keyframe, and every other shot's adherence to its caption against the plain render's.
     reference: captions with no colour or shape, rendered with and without a reference picture
-    of the character (a wide shot in the centre); see `engine.toyworld.pictures`.
+    of the character (a close-up in the centre, `REFERENCE_SHOT`); see `engine.toyworld.pictures`.
     """
     pipe, info = load_pipeline(WeightsSpec(weights), device=device)
     settings = replace(settings, guidance_scale=pipe.defaults.guidance_scale)
@@ -147,7 +147,7 @@ def picture_trials(weights: str, scenes: list[ToyScene], settings: RenderSetting
                 for i, (shot, r) in enumerate(zip(scene.shots, scored.readings))
                 if i != keyed_index
             ]
-        referenced = referenced_scene(scene, "wide", "centre").spec()
+        referenced = referenced_scene(scene).spec()
         for with_reference in (False, True):
             spec = referenced if with_reference else replace(referenced, references=())
             colourless[with_reference].append(score_scene(scene, video(spec, index)))

@@ -154,14 +154,18 @@ def test_config_errors_name_the_field(tmp_path, tiny_weights):
 
 
 def test_generator_options_set_the_mix_of_clip_kinds(tmp_path, tiny_weights):
-    from engine.toyworld.pictures import PictureScene
+    from engine.toyworld.pictures import REFERENCE_SHOT, PictureScene
+
+    def clips(options: dict) -> list:
+        data = {"generator": "engine.toyworld.pictures:picture_scenes", "num_clips": 40, "options": options}
+        return training_clips(_config(tmp_path, tiny_weights, data=data).data)
 
     def kinds(options: dict) -> list[str]:
-        data = {"generator": "engine.toyworld.pictures:picture_scenes", "num_clips": 40, "options": options}
-        clips = training_clips(_config(tmp_path, tiny_weights, data=data).data)
-        return ["plain" if not isinstance(c, PictureScene) else "keyed" if c.keyed else "referenced" for c in clips]
+        return ["plain" if not isinstance(c, PictureScene) else "keyed" if c.keyed else "referenced" for c in clips(options)]
 
     assert set(kinds({})) == {"plain", "keyed", "referenced"}  # the generator's own shares
+    referenced = clips({"keyed_share": 0.0, "referenced_share": 1.0})
+    assert {c.reference for c in referenced} == {REFERENCE_SHOT}  # references are character sheets, as evaluated
     assert set(kinds({"keyed_share": 1.0, "referenced_share": 0.0})) == {"keyed"}
     assert set(kinds({"keyed_share": 0.0, "referenced_share": 0.0})) == {"plain"}
 
@@ -378,7 +382,7 @@ def test_picture_clips_hold_their_pictures_as_a_render_does_and_train(tmp_path, 
     """Keyed and referenced toy clips: held frames are the render's encodings and carry no loss."""
     from engine.conditioning import encode_still
     from engine.toyworld.pictures import keyed_scene, referenced_scene
-    from engine.toyworld.world import ToyCharacter
+    from engine.toyworld.world import ToyCharacter, ToyShot
 
     config = _config(
         tmp_path,
@@ -390,7 +394,7 @@ def test_picture_clips_hold_their_pictures_as_a_render_does_and_train(tmp_path, 
     trainer = Trainer(config)
     scene = example_scenes()[0]
     keyed = keyed_scene(scene, 1, ToyCharacter("square", "green", "black"), "left")
-    referenced = referenced_scene(scene, "close", "right")
+    referenced = referenced_scene(scene, ToyShot("wide", "right", latent_frames=1))
     plain_clip, keyed_clip, referenced_clip = encode_clips(
         trainer.pipe, [scene, keyed, referenced], outline=config.outline_loss
     )
