@@ -30,7 +30,7 @@ if str(REPO_ROOT) not in sys.path:  # only when run as `python scripts/...`: fin
     sys.path.insert(0, str(REPO_ROOT))
 
 from engine import RenderSettings, SceneSpec, WeightsSpec, load_pipeline  # noqa: E402
-from engine.toyworld import ToyScene, ToyShot, read_shot, score_scene, toy_scenes  # noqa: E402
+from engine.toyworld import SceneScore, ToyScene, ToyShot, read_shot, score_scene, toy_scenes  # noqa: E402
 from engine.toyworld.metrics import ASPECTS  # noqa: E402
 from engine.toyworld.pictures import PictureScene, keyed_scene, referenced_scene  # noqa: E402
 from engine.training.data import pixels_to_unit  # noqa: E402
@@ -156,16 +156,6 @@ def picture_trials(weights: str, scenes: list[ToyScene], settings: RenderSetting
     def mean_others(rows: list[dict]) -> dict:
         return {aspect: round(float(np.mean([r[aspect] for r in rows])), 4) for aspect in ASPECTS}
 
-    def reference_reading(scores: list) -> dict:
-        return {
-            "colour": round(float(np.mean([s.adherence["colour"] for s in scores])), 4),
-            "shape": round(float(np.mean([s.adherence["shape"] for s in scores])), 4),
-            "stripe_scenes": sum(
-                all(r.stripe == scene.character.stripe for r in s.readings) for scene, s in zip(scenes, scores)
-            ),
-            "sca": round(float(np.mean([s.sca for s in scores])), 4),
-        }
-
     return {
         "weights": weights,
         "model": info.model_name,
@@ -178,8 +168,28 @@ def picture_trials(weights: str, scenes: list[ToyScene], settings: RenderSetting
             "sca_plain": round(float(np.mean(sca_plain)), 4),
             "sca_keyed": round(float(np.mean(sca_keyed)), 4),
         },
-        "reference": {"without": reference_reading(colourless[False]), "with": reference_reading(colourless[True])},
+        "reference": {
+            "without": reference_reading(scenes, colourless[False]),
+            "with": reference_reading(scenes, colourless[True]),
+        },
         "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def reference_reading(scenes: list[ToyScene], scores: list[SceneScore]) -> dict:
+    """What a reference trial's renders show of their character, whose captions name no colour or shape.
+
+    `one_shape_scenes` counts scenes whose shots all read one shape, right or wrong: whether a
+    shape is carried across the scene at all, the summaries' job, with or without a reference.
+    """
+    return {
+        "colour": round(float(np.mean([s.adherence["colour"] for s in scores])), 4),
+        "shape": round(float(np.mean([s.adherence["shape"] for s in scores])), 4),
+        "stripe_scenes": sum(
+            all(r.stripe == scene.character.stripe for r in s.readings) for scene, s in zip(scenes, scores)
+        ),
+        "one_shape_scenes": sum(len({r.shape for r in s.readings}) == 1 for s in scores),
+        "sca": round(float(np.mean([s.sca for s in scores])), 4),
     }
 
 
