@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 from repo_scripts import load_script
 
-from engine.toyworld import score_scene
+from engine.toyworld import read_shot, score_scene
 from engine.toyworld.pictures import REFERENCE_SHOT, referenced_scene
 
 evaluation = load_script("evaluate_toy_world")
@@ -25,8 +25,12 @@ def test_keyframe_trials_key_another_colour_at_another_position():
 
 def test_reference_trials_show_a_character_sheet_and_caption_no_colour_or_shape():
     scene = evaluation.held_out_scenes(1)[0]
-    spec = referenced_scene(scene).spec()
-    assert referenced_scene(scene).reference == REFERENCE_SHOT
+    trial = referenced_scene(scene)
+    spec = trial.spec()
+    sheet = read_shot(trial.reference_still()[None])
+    character = scene.character
+    assert (sheet.colour, sheet.shape, sheet.stripe) == (character.colour, character.shape, character.stripe)
+    assert (sheet.framing, sheet.position) == ("close", "centre") == (REFERENCE_SHOT.framing, REFERENCE_SHOT.position)
     words = " ".join([spec.global_caption, *(shot.caption for shot in spec.shots)])
     assert scene.character.colour not in words and scene.character.shape not in words
     assert len(spec.references) == 1
