@@ -17,7 +17,7 @@ from .models import Render, Scene, Worker
 from .records import RenderRecord
 from .render_status import FINISHED_STATUSES, RENDER_KINDS, UNFINISHED_STATUSES, RenderKind, check_transition
 from .rows import Repository, flush_guarded, get_row
-from .workers import HEARTBEAT_TIMEOUT_S
+from .workers import HEARTBEAT_TIMEOUT_S, end_worker_row
 
 INTERRUPTED_MESSAGE = "the studio stopped before this render finished; nothing was resumed, render again"
 
@@ -201,16 +201,20 @@ class RenderRepository(Repository):
                 _apply_transition(session, render, "interrupted", now, {"error": INTERRUPTED_MESSAGE})
             return len(stranded)
 
-    def interrupt_jobs_of(self, worker_id: str, reason: str) -> list[int]:
-        """The running jobs `worker_id` claimed, moved to interrupted with `reason`; their ids.
+    def end_dead_worker(self, worker_id: str, end_reason: str, job_error: str) -> list[int]:
+        """End a dead worker's row and move the running jobs it claimed to interrupted; their ids.
 
-        Only rows still `running` on that worker change (the status guard in the UPDATE), so a
-        job it finished meanwhile, or one another worker runs, is never touched, and a job is
-        never run by two workers: the dead one's late writes are refused, as it is no longer running.
+        One transaction, so no page ever reads a job interrupted by its worker's death while
+        that worker is still listed live, and a failure leaves both as they were for the next
+        sweep to find. Only rows still `running` on that worker change (the status guard in the
+        UPDATE), so a job it finished meanwhile, or one another worker runs, is never touched,
+        and a job is never run by two workers: the dead one's late writes are refused, as it is
+        no longer running.
         """
-        error = check.notes("reason", reason)
+        error = check.notes("job_error", job_error)
         now = self._now()
         with self._db.transaction() as session:
+            end_worker_row(get_row(session, Worker, worker_id, "worker_id"), end_reason, now)  # type: ignore[arg-type]
             query = select(Render).where(Render.status == "running", Render.worker_id == worker_id).order_by(Render.id)
             stranded = session.scalars(query).all()
             for render in stranded:

@@ -4,7 +4,7 @@ Why rows and not only the process table of one machine: a team's workers run on 
 nodes (Ray actors), so the only place every studio process can see them is the shared
 database. A worker whose heartbeat is older than `HEARTBEAT_TIMEOUT_S` is dead as far as the
 queue is concerned: the studio's supervisor interrupts its running job (see
-`RenderRepository.interrupt_jobs_of`) within that bound, even when no death notice came.
+`RenderRepository.end_dead_worker`) within that bound, even when no death notice came.
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ from .rows import Repository, get_row
 
 HEARTBEAT_S = 2.0  # how often a live worker refreshes its row
 HEARTBEAT_TIMEOUT_S = 15.0  # a worker silent this long is dead: its job is interrupted
+
+
+def end_worker_row(worker: Worker, reason: str, now: datetime) -> None:
+    """End a worker's row inside the caller's transaction; a row already ended keeps its first reason."""
+    if worker.ended_at is None:
+        worker.ended_at = now
+        worker.end_reason = check.notes("reason", reason)
 
 
 class WorkerRepository(Repository):
@@ -58,9 +65,7 @@ class WorkerRepository(Repository):
         """Mark a worker ended (it stopped, or it was found dead); the first reason given stays."""
         with self._db.transaction(exclusive=False) as session:
             worker = get_row(session, Worker, worker_id, "worker_id")  # type: ignore[arg-type]
-            if worker.ended_at is None:
-                worker.ended_at = self._now()
-                worker.end_reason = check.notes("reason", reason)
+            end_worker_row(worker, reason, self._now())
             return worker.to_record()
 
     def live(self) -> list[WorkerRecord]:

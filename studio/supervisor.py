@@ -45,10 +45,9 @@ class WorkerSupervisor:
         """End the worker's row and interrupt its running job(s); the ids interrupted."""
         with self._lock:
             label = self.storage.workers.get(worker_id).label
-            interrupted = self.storage.renders.interrupt_jobs_of(
-                worker_id, f"its worker {label} died mid-render ({reason}); nothing was resumed, Retry renders it again"
+            interrupted = self.storage.renders.end_dead_worker(
+                worker_id, reason, f"its worker {label} died mid-render ({reason}); nothing was resumed, Retry renders it again"
             )
-            self.storage.workers.end(worker_id, reason)
         if interrupted:
             log.warning("worker %s died (%s): render(s) %s interrupted", label, reason, interrupted)
         return interrupted

@@ -357,7 +357,7 @@ def test_racing_workers_claim_every_job_exactly_once(store, scene):
         assert all(store.renders.get(i).worker_id == worker_id for i in ids)
 
 
-def test_interrupting_a_dead_workers_jobs_touches_only_its_running_ones(store, scene):
+def test_ending_a_dead_worker_ends_its_row_and_interrupts_only_its_running_jobs(store, scene):
     dead, alive = register(store, pid=1), register(store, pid=2)
     mine = render_in(store, scene["id"], "queued")
     store.renders.claim_next(dead.id)
@@ -368,11 +368,15 @@ def test_interrupting_a_dead_workers_jobs_touches_only_its_running_ones(store, s
     store.renders.transition(finished, "done")
     before = {i: store.renders.get(i) for i in (theirs, finished)}
 
-    assert store.renders.interrupt_jobs_of(dead.id, "worker gpu-1 died") == [mine]
+    assert store.renders.end_dead_worker(dead.id, "process gone", "worker gpu-1 died") == [mine]
     interrupted = store.renders.get(mine)
     assert (interrupted.status, interrupted.error, interrupted.worker_id) == ("interrupted", "worker gpu-1 died", dead.id)
+    ended = store.workers.get(dead.id)
+    assert ended.ended_at is not None and ended.end_reason == "process gone"  # in the same transaction
+    assert store.workers.get(alive.id).ended_at is None
     assert {i: store.renders.get(i) for i in (theirs, finished)} == before
-    assert store.renders.interrupt_jobs_of(dead.id, "again") == []
+    assert store.renders.end_dead_worker(dead.id, "heartbeat lost", "again") == []
+    assert store.workers.get(dead.id).end_reason == "process gone"  # ends once
     with pytest.raises(InvalidTransitionError):  # the dead worker's late report is refused: it no longer runs it
         store.renders.set_progress(mine, 0.5)
 
